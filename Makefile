@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh clone: `make demo` (the main job) and `make test`.
+# Each creates or reuses .venv by itself.
+SHELL := /bin/bash
+VENV ?= .venv
+export MTSLVR_VENV := $(VENV)
+BIN := $(VENV)/bin
+
+.PHONY: env demo test sync readme lab clean-docs
+
+env:
+	@bash scripts/setup_env.sh
+
+demo: env
+	$(BIN)/mtslvr demo $(ARGS)
+
+test: env
+	@bash scripts/run_tests.sh
+
+# Regenerate the library, clean the notebooks and render README.md from nbs/index.ipynb.
+sync: env
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/python scripts/render_readme.py
+
+readme: env
+	$(BIN)/python scripts/render_readme.py
+
+lab: env
+	$(BIN)/jupyter lab nbs/explore
