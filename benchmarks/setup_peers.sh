@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# A benchmark-only environment with the peers (never the library's own install): it reuses the
+# project's .venv packages through --system-site-packages and adds torch-audiomentations,
+# audiomentations and a pure-Python torchaudio (PEERS.md: the registry's torchaudio 2.11.0 is a CUDA
+# build that fails to import on CPU torch; without its compiled parts it falls back to Python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+PEERS=benchmarks/.venv-peers
+STAMP="$PEERS/.installed"
+want=$(sha256sum benchmarks/setup_peers.sh | cut -d' ' -f1)
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then exit 0; fi
+rm -rf "$PEERS"
+.venv/bin/python -m venv --system-site-packages "$PEERS"
+# --system-site-packages of a venv made from a venv sees the base interpreter, not .venv: add .venv's site.
+site=$(.venv/bin/python -c 'import site; print(site.getsitepackages()[0])')
+peer_site=$("$PEERS/bin/python" -c 'import site; print(site.getsitepackages()[0])')
+echo "$site" > "$peer_site/_mtslvr_venv.pth"
+"$PEERS/bin/pip" install -q --disable-pip-version-check -c constraints.txt --no-deps torchaudio==2.11.0 2>&1 | grep -v "^WARNING: Location" || true
+rm -f "$peer_site"/torchaudio/lib/*.so
+"$PEERS/bin/pip" install -q --disable-pip-version-check -c constraints.txt \
+  torch-audiomentations==0.12.0 audiomentations==0.43.1 librosa 2>&1 | grep -v "^WARNING: Location" || true
+"$PEERS/bin/python" -c "import torch_audiomentations, audiomentations, torchaudio; print('peers ok: torchaudio', torchaudio.__version__)"
+echo "$want" > "$STAMP"
