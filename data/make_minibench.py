@@ -81,13 +81,12 @@ def trim(x: np.ndarray, top_db: float, margin_s: float = 0.03) -> np.ndarray:
 
 
 def fade(x: np.ndarray, in_s: float = 0.005, out_s: float = 0.005) -> np.ndarray:
+    "Raised-cosine fade-in and fade-out, so trimmed or cropped edges do not click."
     x = x.copy()
-    for n, sl, rev in ((int(in_s * SR), slice(None), False), (int(out_s * SR), slice(None), True)):
-        n = min(n, len(x) // 2)
-        if n == 0: continue
-        ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))).astype(np.float32)
-        if rev: x[-n:] *= ramp[::-1]
-        else: x[:n] *= ramp
+    n_in, n_out = (min(int(s * SR), len(x) // 2) for s in (in_s, out_s))
+    ramp = lambda n: (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))).astype(np.float32)
+    if n_in: x[:n_in] *= ramp(n_in)
+    if n_out: x[-n_out:] *= ramp(n_out)[::-1]
     return x
 
 
