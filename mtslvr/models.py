@@ -20,10 +20,11 @@ from torch import nn
 import mtslvr
 from .adapters import (ADAPTERS, AdapterBasicBlock, TaskBatchNorm, check_adapter, check_tasks,
                              count_parameters, fan_out)
+from .frontend import FRONTENDS, register_frontend   # the registry lives with the front-ends
 
 # %% auto #0
-__all__ = ['VARIANTS', 'HEADS', 'FORMAT_VERSION', 'FRONTENDS', 'BasicBlock', 'check_variant', 'ResNetEncoder', 'build_encoder',
-           'parameter_table', 'register_frontend', 'ModelFileError', 'AudioEncoder']
+__all__ = ['VARIANTS', 'HEADS', 'FORMAT_VERSION', 'BasicBlock', 'check_variant', 'ResNetEncoder', 'build_encoder',
+           'parameter_table', 'ModelFileError', 'AudioEncoder']
 
 # %% ../nbs/06_models.ipynb #94d357a7
 class BasicBlock(nn.Module):
@@ -152,21 +153,6 @@ def parameter_table(width: int = 64, depths: Sequence[int] = (2, 2, 2, 2), out_d
 
 # %% ../nbs/06_models.ipynb #5462873e
 FORMAT_VERSION = 1
-FRONTENDS: dict[str, type] = {}
-
-def register_frontend(cls: type | None = None, *, name: str | None = None):
-    "Register a front-end class for `AudioEncoder.load` under `name` (default: `module.QualName`). Usable as a decorator."
-    def reg(c):
-        if not (isinstance(c, type) and issubclass(c, nn.Module)):
-            raise ValueError(f"register_frontend expects an nn.Module subclass, got {c!r}")
-        key = name or f"{c.__module__}.{c.__qualname__}"
-        if FRONTENDS.get(key, c) is not c and FRONTENDS[key].__qualname__ != c.__qualname__:
-            raise ValueError(f"front-end name {key!r} is already registered for {FRONTENDS[key]!r}")
-        FRONTENDS[key] = c      # re-registering (a re-run notebook cell, a reload) replaces the class
-        c._frontend_name = key
-        return c
-    return reg if cls is None else reg(cls)
-
 def _frontend_class(key: str, path) -> type:
     if key not in FRONTENDS:
         try: importlib.import_module("mtslvr.frontend")   # a fixed module: it registers the library's front-ends
