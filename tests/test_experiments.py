@@ -1,0 +1,43 @@
+"""The papermill experiment notebooks run headlessly on CPU with small parameters, reject unknown
+parameters themselves, and keep their parameters cell equal to the config's defaults."""
+import ast
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from mtslvr.pretrain import config_fields
+
+ROOT = Path(__file__).resolve().parent.parent
+EXP = ROOT / "nbs" / "experiments"
+
+
+def parameters_cell(nb_path):
+    nb = json.loads(nb_path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1, f"{nb_path.name}: exactly one cell tagged 'parameters'"
+    return "".join(cells[0]["source"])
+
+
+def test_pretrain_parameters_are_the_config_defaults():
+    tree = ast.parse(parameters_cell(EXP / "pretrain.ipynb"))
+    params = {t.targets[0].id: ast.literal_eval(t.value) for t in tree.body}
+    assert params == {r["name"]: r["default"] for r in config_fields()}
+
+
+def test_pretrain_notebook_runs_headlessly(tmp_path):
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(EXP / "pretrain.ipynb"), str(out), cwd=str(EXP), progress_bar=False,
+                        parameters=dict(variant="mt_parallel", steps=6, width=4, depths=[1, 1, 1, 1], batch_size=4,
+                                        val_every=3, val_batches=1, log_every=2, out_dim=16, clip_seconds=0.5,
+                                        out_dir=str(tmp_path / "run"), device="cpu"))
+    assert (tmp_path / "run" / "encoder.pt").exists()
+    nb = json.loads(out.read_text())
+    assert any("plotly" in json.dumps(c.get("outputs", [])) for c in nb["cells"]), "the loss-curve figure"
+
+
+def test_unknown_parameter_is_an_error(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="unknown config key 'setps'"):
+        pm.execute_notebook(str(EXP / "pretrain.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
+                            parameters=dict(setps=3, out_dir=str(tmp_path / "run")))
