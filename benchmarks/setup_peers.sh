@@ -13,9 +13,10 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then exit 0; fi
 rm -rf "$PEERS"
 .venv/bin/python -m venv --system-site-packages "$PEERS"
 # --system-site-packages of a venv made from a venv sees the base interpreter, not .venv: add .venv's site.
-site=$(.venv/bin/python -c 'import site; print(site.getsitepackages()[0])')
+site=$(.venv/bin/python -c 'import site, os; print(os.path.relpath(site.getsitepackages()[0]))')
 peer_site=$("$PEERS/bin/python" -c 'import site; print(site.getsitepackages()[0])')
-echo "$site" > "$peer_site/_mtslvr_venv.pth"
+# addsitedir (not a bare path) so .venv's own .pth files run too: mtslvr's editable install is one of them.
+echo "import site; site.addsitedir('$PWD/$site')" > "$peer_site/_mtslvr_venv.pth"
 "$PEERS/bin/pip" install -q --disable-pip-version-check -c constraints.txt --no-deps torchaudio==2.11.0 2>&1 | grep -v "^WARNING: Location" || true
 rm -f "$peer_site"/torchaudio/lib/*.so
 "$PEERS/bin/pip" install -q --disable-pip-version-check -c constraints.txt \

@@ -21,15 +21,25 @@ def test_version_and_help():
     assert r.returncode == 0 and "--data" in r.stdout
 
 
-def test_demo_on_a_small_folder_reports_bad_files(tmp_path):
-    t = torch.arange(32000) / 16000
-    for c in ("a", "b"):
-        save_audio(tmp_path / "set1" / c / "x.flac", 0.2 * torch.sin(2 * torch.pi * 300 * t))
-    (tmp_path / "set1" / "b" / "corrupt.flac").write_bytes(b"fLaC\x00\x01garbage")
-    r = run("demo", "--data", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert "set1" in r.stdout and "skipped:" in r.stdout and "corrupt.flac" in r.stdout
-    assert "ran:" in r.stdout
+def test_demo_end_to_end_on_a_tiny_data_root_with_a_bad_file(tmp_path):
+    import json
+    t = torch.arange(16000) / 16000
+    classes = [f"c{i}" for i in range(7)]
+    for i, c in enumerate(classes):
+        for j in range(6):
+            x = 0.3 * torch.sin(2 * torch.pi * (150 * (i + 1) + 20 * j) * t * (1 + 0.2 * t))
+            save_audio(tmp_path / "toy" / "audio" / c / f"{j}.flac", x)
+    (tmp_path / "toy" / "audio" / "c6" / "corrupt.flac").write_bytes(b"fLaC\x00\x01garbage")
+    (tmp_path / "toy" / "split.json").write_text(json.dumps(dict(
+        name="toy", description="synthetic tones", synthetic=True, sample_rate=16000, piece_seconds=0.5,
+        train=classes[:2], val=[], test=classes[2:])))
+    r = run("demo", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "2", "--tasks", "20", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "corrupt.flac" in r.stderr  # reported once by the scan, and skipped
+    for m in ("random init", "cont_only", "pred_only", "mt_simple", "mt_split", "mt_parallel"):
+        assert f"| {m} |" in r.stdout
+    assert "5-way 1-shot" in r.stdout and "5-way 5-shot" in r.stdout
+    assert (tmp_path / "run" / "fewshot_1shot.csv").exists() and (tmp_path / "run" / "summary.json").exists()
 
 
 def test_demo_with_a_missing_folder_fails_clearly(tmp_path):
