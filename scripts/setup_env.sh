@@ -38,5 +38,9 @@ echo "setup: installing mtslvr[dev] into $VENV (torch pinned by constraints.txt)
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
   | { grep -v -E "^WARNING: Location .* is ignored" || true; }
 test "${PIPESTATUS[0]}" -eq 0
+# The HEAR 2021 submission validator (tests/test_hear.py runs it): its metadata requires tensorflow, which
+# it imports but uses only for tensorflow models, so it is installed without dependencies (it needs only
+# torch) and the test puts a stand-in tensorflow module in its place.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt 'hearvalidator==2021.0.2'
 echo "$want" > "$STAMP"
 echo "setup: done"
