@@ -63,17 +63,13 @@ def test_handlers_change_state_figures_and_players():
     assert 1 <= len(ex.order) <= 7 and ex.state["labels"] == [int(n in ex.order) for n in AUGMENTATIONS]
 
 
-def test_explore_notebook_executes(tmp_path):
+def test_explore_notebook_executes(monkeypatch):
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.read(EXPLORE, as_version=4)
-    env_pp = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env_pp}" if env_pp else str(ROOT)
-    try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(EXPLORE.parent)}}).execute()
-    finally:
-        os.environ["PYTHONPATH"] = env_pp
-        if not env_pp: del os.environ["PYTHONPATH"]
+    pp = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{pp}" if pp else str(ROOT))   # the kernel imports this checkout
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(EXPLORE.parent)}}).execute()
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outs if o.output_type == "error"]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs), "the explorer is displayed"
