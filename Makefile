@@ -23,5 +23,6 @@ sync: env
 readme: env
 	$(BIN)/python scripts/render_readme.py
 
+# JupyterLab on the widget notebooks (nbs/explore); as root (containers) it needs --allow-root.
 lab: env
-	$(BIN)/jupyter lab nbs/explore
+	$(BIN)/jupyter lab nbs/explore $(if $(filter 0,$(shell id -u)),--allow-root)
