@@ -22,6 +22,11 @@ def _cmd_demo(a):
     from mtslvr.demo import run_demo
     run_demo(a.out, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, progress=not a.quiet)
 
+def _cmd_invariance(a):
+    from mtslvr.invariance import encoder_names, run_analysis
+    run_analysis(encoder_names(a.encoders), a.out, sets=a.set or None, data_root=a.data, n_clips=a.clips,
+                 seconds=a.seconds, n_values=a.values, n_tasks=a.tasks, seed=a.seed)
+
 def _cmd_splits_convert(a):
     from mtslvr.data import convert_split
     out = convert_split(a.npy, a.out, allow_pickle=a.allow_pickle, name=a.name, piece_seconds=a.piece_seconds, overwrite=a.force)
@@ -74,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field; repeatable")
     pt.add_argument("--quiet", action="store_true", help="no progress bar")
     pt.set_defaults(func=_cmd_pretrain)
+
+    iv = sub.add_parser("invariance", help="invariance (Table 5) and head weights (Table 6) of saved encoders",
+                        description="Mahalanobis invariance of each head to each augmentation, on clips of the bundled "
+                                    "sets' test classes, and the weight per-task classifiers give each head of "
+                                    "multi-task encoders; prints the tables and writes them (.md, .csv, .html) to --out.")
+    iv.add_argument("encoders", nargs="+", help="encoder files (the encoder.pt a pre-training run writes)")
+    iv.add_argument("--out", default="runs/invariance", help="output folder (default: runs/invariance)")
+    iv.add_argument("--set", action="append", default=[], help="a bundled set; repeatable (default: all)")
+    iv.add_argument("--clips", type=int, default=48, help="clips per set for the invariance (default 48)")
+    iv.add_argument("--seconds", type=float, default=2.0, help="clip length in seconds (default 2.0)")
+    iv.add_argument("--values", type=int, default=8, help="grid values per augmentation (default 8)")
+    iv.add_argument("--tasks", type=int, default=500, help="few-shot tasks per set for the head weights; 0: skip them (default 500)")
+    iv.add_argument("--seed", type=int, default=0, help="the seed (clip choice, noise, tasks; default 0)")
+    iv.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
+    iv.set_defaults(func=_cmd_invariance)
 
     sp = sub.add_parser("splits", help="split files", description="Work with split files.")
     ssub = sp.add_subparsers(dest="splits_command", metavar="SPLITS_COMMAND", required=True)

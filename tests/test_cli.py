@@ -71,3 +71,34 @@ def test_splits_convert_with_opt_in(tmp_path):
     assert (d["train"], d["val"], d["test"]) == (["a", "b", "c"], ["d"], ["e", "f"])
     r = run("splits", "convert", str(tmp_path / "esc.npy"), str(tmp_path / "esc.json"), "--allow-pickle")
     assert r.returncode == 1 and "--force" in r.stderr
+
+
+def _tiny_encoder(path, variant):
+    from mtslvr.frontend import Spectrogram3C
+    from mtslvr.models import AudioEncoder, build_encoder
+    torch.manual_seed(0)
+    return AudioEncoder(Spectrogram3C(), build_encoder(variant, width=4, depths=(1, 1, 1, 1), out_dim=16)).save(path)
+
+
+def test_invariance_on_saved_encoders(tmp_path):
+    a = _tiny_encoder(tmp_path / "mt_split-simclr" / "encoder.pt", "mt_split")
+    b = _tiny_encoder(tmp_path / "cont.pt", "cont_only")
+    r = run("invariance", str(a), str(b), "--set", "keywords", "--clips", "4", "--seconds", "0.5", "--values", "2",
+            "--tasks", "10", "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| PS | FD | WN | MN | TM | TS1 | TS2 | Avg |" in r.stdout
+    for row in ("mt_split-simclr / contrastive", "mt_split-simclr / predictive", "cont / contrastive"):
+        assert f"| {row} |" in r.stdout
+    assert "| keywords | Avg |" in r.stdout  # head weights: only the multi-task model
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"grids.md"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+                                                                             for e in ("md", "csv", "html")}
+
+
+def test_invariance_bad_input_fails_clearly(tmp_path):
+    r = run("invariance", str(tmp_path / "missing.pt"))
+    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    enc = _tiny_encoder(tmp_path / "m.pt", "mt_split")
+    r = run("invariance", str(enc), "--set", "nope", "--out", str(tmp_path / "run"))
+    assert r.returncode == 1 and "unknown bundled set 'nope'" in r.stderr and "Traceback" not in r.stderr
+    r = run("invariance", str(enc), "--set", "keywords", "--clips", "1", "--out", str(tmp_path / "run"))
+    assert r.returncode == 1 and "n_clips" in r.stderr

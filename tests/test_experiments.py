@@ -41,3 +41,30 @@ def test_unknown_parameter_is_an_error(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="unknown config key 'setps'"):
         pm.execute_notebook(str(EXP / "pretrain.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
                             parameters=dict(setps=3, out_dir=str(tmp_path / "run")))
+
+
+def test_analyse_parameters_are_the_known_ones():
+    nb = json.loads((EXP / "analyse.ipynb").read_text())
+    params = {t.targets[0].id for t in ast.parse(parameters_cell(EXP / "analyse.ipynb")).body}
+    check = next("".join(c["source"]) for c in nb["cells"] if "_known = {" in "".join(c["source"]))
+    known = next(ast.literal_eval(t.value) for t in ast.parse(check).body
+                 if isinstance(t, ast.Assign) and getattr(t.targets[0], "id", "") == "_known")
+    assert params == known
+
+
+def test_analyse_notebook_runs_headlessly(tmp_path):
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(EXP / "analyse.ipynb"), str(out), cwd=str(EXP), progress_bar=False,
+                        parameters=dict(n_clips=4, seconds=0.5, n_values=1, n_tasks=10, out_dir=str(tmp_path / "run")))
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} == {"grids.md"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+                                                              for e in ("md", "csv", "html")}
+    assert "| random mt_split / predictive |" in (run / "invariance.md").read_text()
+    nb = json.loads(out.read_text())
+    assert sum("plotly" in json.dumps(c.get("outputs", [])) for c in nb["cells"]) >= 1, "the heatmaps"
+
+
+def test_analyse_unknown_parameter_is_an_error(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"unknown parameter\(s\) \['n_clip'\]"):
+        pm.execute_notebook(str(EXP / "analyse.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
+                            parameters=dict(n_clip=3, out_dir=str(tmp_path / "run")))
