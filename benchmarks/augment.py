@@ -131,6 +131,27 @@ def audiomentations_views(x: np.ndarray, tfs) -> list:
     return out
 
 
+def breakdown(x: torch.Tensor, repeats: int, clock: str, sync) -> None:
+    "Where mtslvr's pipeline spends its time: each augmentation on the whole batch, weighted by how often it runs."
+    from mtslvr.augment import AUGMENTATIONS
+    from mtslvr.pipeline import default_augmentations
+    augs = default_augmentations(SR, x.device)
+    gen = torch.Generator().manual_seed(1)
+    share_applied = 4 / 7     # uniform sampling: E[k] / 7 = 4 / 7 of the views get each augmentation
+    rows = []
+    for name in AUGMENTATIONS:
+        params = augs[name].sample_params(x.shape[0], gen, x.device)
+        t = time_it(lambda: (augs[name](x, params=params), sync()), repeats, clock)
+        rows.append((name, 1e3 * t / x.shape[0]))
+    expected = sum(ms for _, ms in rows) * share_applied
+    print(f"\nbreakdown of mtslvr's pipeline ({x.shape[0]} clips per call, {clock} clock):")
+    print(f"{'augmentation':<16}{'ms/clip':>9}{'share':>8}")
+    for name, ms in rows:
+        print(f"{name:<16}{ms:>9.2f}{100 * ms * share_applied / expected:>7.1f}%")
+    print(f"expected ms per view from these: {expected:.2f} (= {1e3 / expected:.1f} views/s; the rest of the pipeline's "
+          "time is sampling, grouping and copying)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=32, help="clips per batch (views = 2 x batch)")
@@ -139,11 +160,12 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--breakdown", action="store_true", help="also time each augmentation of mtslvr's pipeline alone")
     ap.add_argument("--clock", choices=list(CLOCKS), default=None,
                     help="wall or cpu (process CPU time; fair on a shared machine with --threads 1); default: cpu on CPU, wall on CUDA")
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
-    if a.peer_batch > a.batch: raise SystemExit(f"--peer-batch ({a.peer_batch}) must be <= --batch ({a.batch})")
+    if a.peer_batch > a.batch and not a.skip_peers: raise SystemExit(f"--peer-batch ({a.peer_batch}) must be <= --batch ({a.batch})")
     random.seed(0); torch.manual_seed(0); np.random.seed(0)
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available(): raise SystemExit("--device cuda: no CUDA device here")
@@ -188,6 +210,7 @@ def main():
         target_a = 20 if dev.type == "cuda" else 10
         print(f"targets: >= {target_a}x (a)" + ("" if dev.type == "cuda" else " and >= 3x (b)") + " -> measured "
               f"{ours_rate / rows[2][1]:.2f}x (a), {ours_rate / rows[3][1]:.2f}x (b)")
+    if a.breakdown: breakdown(x, a.repeats, clock, sync)
 
 
 if __name__ == "__main__":
