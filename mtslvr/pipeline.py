@@ -95,7 +95,9 @@ class Pipeline:
                 p = {k: torch.cat([self.params[0][name][k], self.params[1][name][k]]) for k in self.params[0][name]}
                 dev_idx = idx.to(x.device)
                 sub = {k: v.index_select(0, dev_idx) for k, v in p.items()}
-                y = y.index_copy(0, dev_idx, self.augmentations[name](y.index_select(0, dev_idx), params=sub))
+                # in place: y is this call's own tensor, and a copy of all 2B views per group costs
+                # as much as a cheap augmentation (index_select's backward does not need y's values)
+                y.index_copy_(0, dev_idx, self.augmentations[name](y.index_select(0, dev_idx), params=sub))
         return y[:B], y[B:]
 
 def sample_pipeline(batch_size: int, # examples in the batch
