@@ -18,9 +18,20 @@ from . import __version__
 __all__ = ['pretrain_config_from_args', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #1a808c18
+def _named_folders(items: list[str], flag: str) -> dict:
+    "`NAME=FOLDER` arguments as a dict (a clear error for anything else)."
+    out = {}
+    for s in items:
+        name, eq, folder = s.partition("=")
+        if not eq or not name or not folder: raise ValueError(f"{flag} {s!r}: expected NAME=FOLDER, e.g. {flag} esc50=/data/ESC-50")
+        out[name] = folder
+    return out
+
 def _cmd_demo(a):
     from mtslvr.demo import run_demo
-    run_demo(a.out, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, progress=not a.quiet)
+    run_demo(a.out, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, profile=a.profile,
+             pool=a.pool, sets=_named_folders(a.eval_set, "--eval-set") or None, progress=not a.quiet,
+             invariance={k: v for k, v in dict(n_clips=a.clips, n_values=a.values).items() if v is not None})
 
 def _cmd_invariance(a):
     from mtslvr.invariance import encoder_names, run_analysis
@@ -59,12 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mtslvr", description="MT-SLVR: multi-task self-supervised audio representations")
     p.add_argument("--version", action="version", version=f"mtslvr {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("demo", help="the main job on the bundled data: pre-train, evaluate few-shot, print the tables",
+    from mtslvr.demo import DEMO_PROFILES
+    dp = DEMO_PROFILES["demo"]
+    d = sub.add_parser("demo", help="the main job on the bundled data: pre-train, evaluate few-shot, analyse, print the tables",
                        description="Pre-train small encoders on the bundled data, evaluate them few-shot on every bundled "
-                                   "test set (5-way 1- and 5-shot) and print the tables. A finished run folder is reused.")
+                                   "test set (5-way 1- and 5-shot), measure their invariance and head weights, and print "
+                                   "the tables. A finished run folder is reused.")
     d.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    d.add_argument("--steps", type=int, default=300, help="pre-training steps per model (default 300)")
-    d.add_argument("--tasks", type=int, default=1000, help="few-shot tasks per set and shot count (default 1000)")
+    d.add_argument("--profile", default="demo", choices=list(DEMO_PROFILES),
+                   help="demo (CPU, bundled data) or paper (ResNet-18, batch 100, 5 s crops, 10,000 tasks; needs --pool and --eval-set)")
+    d.add_argument("--steps", type=int, default=None, help=f"pre-training steps per model (default: the profile's; demo {dp['pretrain']['steps']})")
+    d.add_argument("--tasks", type=int, default=None, help=f"few-shot tasks per set and shot count (default: the profile's; demo {dp['n_tasks']})")
+    d.add_argument("--pool", default=None, help="pre-training audio folder (default: the bundled pool; required by --profile paper)")
+    d.add_argument("--eval-set", action="append", default=[], metavar="NAME=FOLDER",
+                   help="a named evaluation set (mtslvr.data.DATASETS) and its folder; repeatable (default: the bundled sets)")
+    d.add_argument("--clips", type=int, default=None, help=f"clips per set for the invariance (default: the profile's; demo {dp['invariance']['n_clips']})")
+    d.add_argument("--values", type=int, default=None, help=f"grid values per augmentation (default: the profile's; demo {dp['invariance']['n_values']})")
     d.add_argument("--full", action="store_true", help="all seven variants with SimCLR and SimSiam, 3x the steps")
     d.add_argument("--seed", type=int, default=0, help="the one seed of the whole run (default 0)")
     d.add_argument("--data", default=None, help="data folder (default: the bundled data/)")

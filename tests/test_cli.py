@@ -33,13 +33,15 @@ def test_demo_end_to_end_on_a_tiny_data_root_with_a_bad_file(tmp_path):
     (tmp_path / "toy" / "split.json").write_text(json.dumps(dict(
         name="toy", description="synthetic tones", synthetic=True, sample_rate=16000, piece_seconds=0.5,
         train=classes[:2], val=[], test=classes[2:])))
-    r = run("demo", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "2", "--tasks", "20", "--quiet")
+    r = run("demo", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "2", "--tasks", "20", "--clips", "4", "--values", "2", "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "corrupt.flac" in r.stderr  # reported once by the scan, and skipped
     for m in ("random init", "cont_only", "pred_only", "mt_simple", "mt_split", "mt_parallel"):
         assert f"| {m} |" in r.stdout
     assert "5-way 1-shot" in r.stdout and "5-way 5-shot" in r.stdout
-    assert (tmp_path / "run" / "fewshot_1shot.csv").exists() and (tmp_path / "run" / "summary.json").exists()
+    assert "Invariance" in r.stdout and "Head weights" in r.stdout and "findings" in r.stdout
+    for f in ("fewshot_1shot.csv", "fewshot_5shot.md", "invariance.csv", "head_weights.html", "summary.json", "demo.log"):
+        assert (tmp_path / "run" / f).exists(), f
 
 
 def test_demo_with_a_missing_folder_fails_clearly(tmp_path):
