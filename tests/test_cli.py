@@ -71,3 +71,45 @@ def test_splits_convert_with_opt_in(tmp_path):
     assert (d["train"], d["val"], d["test"]) == (["a", "b", "c"], ["d"], ["e", "f"])
     r = run("splits", "convert", str(tmp_path / "esc.npy"), str(tmp_path / "esc.json"), "--allow-pickle")
     assert r.returncode == 1 and "--force" in r.stderr
+
+
+def _tiny_encoder(path):
+    from mtslvr.frontend import Spectrogram3C
+    from mtslvr.models import AudioEncoder, build_encoder
+    torch.manual_seed(0)
+    return AudioEncoder(Spectrogram3C(), build_encoder("mt_split", width=4, depths=(1, 1, 1, 1), out_dim=32)).save(path)
+
+
+def test_evaluate_a_saved_encoder(tmp_path):
+    import json
+    enc = _tiny_encoder(tmp_path / "tiny-run" / "encoder.pt")
+    (tmp_path / "eval.yaml").write_text(f"sets: [keywords]\nn_tasks: 50\nout_dir: {tmp_path / 'run'}\n")
+    r = run("evaluate", str(enc), "--config", str(tmp_path / "eval.yaml"), "--set", "shots=1,5", "--set", "device=cpu", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| random init |" in r.stdout and "| tiny-run |" in r.stdout
+    assert "5-way 1-shot, 50 tasks" in r.stdout and "5-way 5-shot, 50 tasks" in r.stdout
+    for name in ("fewshot_1shot.md", "fewshot_1shot.csv", "fewshot_5shot.csv", "fewshot_5shot.html", "results.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["config"]["encoders"] == [str(enc)] and set(res["results"]["1shot"]) == {"random init", "tiny-run"}
+
+
+def test_evaluate_fails_clearly_on_bad_input(tmp_path, capsys):
+    from mtslvr.cli import main
+    r = run("evaluate", str(tmp_path / "missing.pt"), "--quiet")  # once through the installed command
+    assert r.returncode == 1 and "missing.pt: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 not really a model")
+    cases = [
+        (["evaluate", str(tmp_path / "corrupt.pt")], ["corrupt.pt: cannot read it as an mtslvr model file"]),
+        (["evaluate", "--set", "sets=keyword"], ["no set 'keyword'", "keywords"]),
+        (["evaluate", "--set", "n_tasks=0"], ["config field 'n_tasks': got 0"]),
+        (["evaluate", "--set", "shots=one"], ["config field 'shots'"]),
+        (["evaluate", "--set", "n_task=5"], ["unknown config key 'n_task'", "did you mean 'n_tasks'"]),
+        (["evaluate", "--config", str(tmp_path / "nope.yaml")], ["nope.yaml: config file not found"]),
+    ]
+    for args, expected in cases:
+        assert main([*args, "--set", f"out_dir={tmp_path / 'run'}", "--quiet"]) == 1, args
+        err = capsys.readouterr().err
+        assert err.startswith("mtslvr evaluate: error: "), err
+        for e in expected: assert e in err, (args, err)
+    assert not (tmp_path / "run").exists()  # nothing written by a failed run
