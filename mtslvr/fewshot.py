@@ -610,6 +610,7 @@ def _coerce_field(name, value, typ):
     if typing.get_origin(typ) is tuple:
         item = typing.get_args(typ)[0]
         if isinstance(value, str): value = [v.strip() for v in value.strip().strip("()[]").split(",") if v.strip().strip("'\"")]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool): value = [value]  # papermill's -p shots 5
         if isinstance(value, (list, tuple)):
             if item is int:
                 try: return tuple(int(v) if isinstance(v, str) else v for v in value)
