@@ -65,6 +65,14 @@ def _cmd_pretrain(a):
     stop = "stopped early; " if res["stopped_early"] else ""
     print(f"pre-trained {c.variant} ({c.method}) for {res['steps']} steps; {val}{stop}encoder: {res['encoder']}")
 
+def _cmd_evaluate(a):
+    from mtslvr.fewshot import EvalConfig, run_evaluation
+    from mtslvr.pretrain import parse_overrides
+    c = EvalConfig.load(a.config) if a.config else EvalConfig()
+    over = {**parse_overrides(a.set), **({"encoders": a.encoders} if a.encoders else {})}
+    c = EvalConfig.from_dict(over, "the command line", base=c) if over else c  # a bad config fails before any work
+    run_evaluation(c, progress=not a.quiet)
+
 def build_parser() -> argparse.ArgumentParser:
     "The `mtslvr` argument parser."
     p = argparse.ArgumentParser(prog="mtslvr", description="MT-SLVR: multi-task self-supervised audio representations")
@@ -100,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field; repeatable")
     pt.add_argument("--quiet", action="store_true", help="no progress bar")
     pt.set_defaults(func=_cmd_pretrain)
+
+    from mtslvr.fewshot import EvalConfig
+    ev = sub.add_parser("evaluate", help="evaluate saved encoders few-shot and write the tables",
+                        description="Evaluate saved AudioEncoder files (and a random-init baseline) few-shot: 5-way 1- and "
+                                    "5-shot on the bundled sets' test classes by default, or on your own sets. Prints the "
+                                    "tables and writes them (.md, .csv), figures (.html) and results.json to out_dir.",
+                        epilog="config fields (set with --set KEY=VALUE or in the --config file):\n" + "\n".join(
+                            f"  {r['name']:<14} {str(r['default']):<14} {r['doc']}" for r in EvalConfig.fields()),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("encoders", nargs="*", help="AudioEncoder files, e.g. runs/pretrain/encoder.pt (none: the random-init row only)")
+    ev.add_argument("--config", default=None, help="YAML or JSON file of config fields (a run's results.json works too)")
+    ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field, e.g. n_tasks=10000; repeatable")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=_cmd_evaluate)
 
     iv = sub.add_parser("invariance", help="invariance (Table 5) and head weights (Table 6) of saved encoders",
                         description="Mahalanobis invariance of each head to each augmentation, on clips of the bundled "

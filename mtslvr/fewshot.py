@@ -7,9 +7,14 @@ Docs: https://mtslvr.github.io/mtslvr/fewshot.html.md"""
 # %% ../nbs/10_fewshot.ipynb #8503a0cf
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
+import difflib
 import io
 import math
+import time
+import typing
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'check_support', 'FewShotTasks', 'preprocess', 'LinearHeads', 'fit_sklearn', 'fit_sgd',
-           'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks', 'mean_ci95', 'ResultsTable',
-           'tasks_from_features', 'evaluate_features']
+__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'check_support', 'FewShotTasks', 'preprocess',
+           'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
+           'mean_ci95', 'ResultsTable', 'tasks_from_features', 'evaluate_features', 'EvalConfig', 'load_eval_models',
+           'open_eval_sets', 'run_evaluation']
 
 # %% ../nbs/10_fewshot.ipynb #eff5d3ac
 def _check_features(x, name, ndim):
@@ -467,3 +473,260 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
         tasks = tasks_from_features(feats, t, seeded_generator(seed, "support-pieces", start))
         out.append(evaluate_tasks(tasks, classifier, seed=seed + start, **kw))
     return torch.cat(out)
+
+# %% ../nbs/10_fewshot.ipynb #e3444f8e
+RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
+FEATURE_HEADS = ("all", "contrastive", "predictive")
+
+@dataclass
+class EvalConfig:
+    "Every setting of a few-shot evaluation run. Defaults: a quick CPU run on the bundled data."
+    # what to evaluate
+    encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt)
+    names: tuple[str, ...] = ()  # a row name per encoder; empty: the file's (its run folder's, for encoder.pt)
+    random_init: bool = True  # add a "random init" row: the first encoder's architecture and front-end, fresh weights
+    head: str = "all"  # features: all (both heads, what `embed` gives), contrastive or predictive (an ablation)
+    # data
+    data: str = "bundled"  # bundled (data/), a folder of sets (<set>/split.json, <set>/audio/<class>/), or one set's folder (with dataset or split)
+    sets: tuple[str, ...] = ()  # which sets of the data folder; empty: all
+    dataset: str = ""  # a named set of mtslvr.data.DATASETS (esc50, nsynth, ...); data is then its folder
+    split: str = ""  # split file of the one-set folder (JSON; MetaAudio .npy needs allow_pickle)
+    allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
+    part: str = "test"  # the split's classes to evaluate on: train, val or test
+    piece_seconds: typing.Optional[float] = None  # piece length in seconds; None: each set's own
+    # protocol
+    n_way: int = 5  # classes per task
+    shots: tuple[int, ...] = (1, 5)  # support clips per class; one table per value
+    q_queries: int = 1  # query clips per class and task
+    n_tasks: int = 1000  # tasks per set and shot count (the paper: 10,000)
+    classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
+    l2: bool = False  # L2-normalise features before the classifier
+    standardise: bool = False  # z-score features with each task's support statistics
+    # machine and output
+    batch_size: int = 128  # pieces per forward pass of an encoder
+    workers: int = 0  # DataLoader worker processes reading clips
+    cache: bool = True  # keep features in out_dir/cache and reuse them
+    out_dir: str = "runs/evaluate"  # run folder: tables (.md, .csv), figures (.html), results.json, accuracies.pt
+    seed: int = 0  # drives the tasks, the supports' pieces, the classifiers and the random-init weights
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+
+    def __post_init__(self): self.validate()
+
+    def validate(self):
+        "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
+        from mtslvr.data import SPLIT_PARTS, dataset_config
+        from mtslvr.pretrain import _choice, _fail
+        for n in ("encoders", "names", "sets"):
+            v = getattr(self, n)
+            if not isinstance(v, (tuple, list)) or not all(isinstance(s, str) and s for s in v):
+                _fail(n, v, "a list of non-empty strings")
+            setattr(self, n, tuple(v))
+        if self.names and len(self.names) != len(self.encoders):
+            _fail("names", self.names, f"one name per encoder ({len(self.encoders)}), or none")
+        if not self.encoders and not self.random_init:
+            _fail("encoders", self.encoders, "at least one encoder file, or random_init=true")
+        _choice("head", self.head, FEATURE_HEADS); _choice("part", self.part, SPLIT_PARTS)
+        _choice("classifier", self.classifier, tuple(CLASSIFIERS))
+        for n, lo in (("n_way", 2), ("q_queries", 1), ("n_tasks", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
+            v = getattr(self, n)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo: _fail(n, v, f"an integer >= {lo}")
+        if (not isinstance(self.shots, (tuple, list)) or not self.shots or len(set(self.shots)) != len(self.shots)
+                or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.shots)):
+            _fail("shots", self.shots, "distinct positive integers, e.g. (1, 5)")
+        self.shots = tuple(self.shots)
+        p = self.piece_seconds
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0):
+            _fail("piece_seconds", p, "a positive number of seconds, or None for each set's own")
+        for n in ("random_init", "allow_pickle", "l2", "standardise", "cache"):
+            if not isinstance(getattr(self, n), bool): _fail(n, getattr(self, n), "true or false")
+        for n in ("data", "dataset", "split", "out_dir", "device"):
+            if not isinstance(getattr(self, n), str): _fail(n, getattr(self, n), "a string")
+        if not self.data: _fail("data", self.data, "bundled or a folder")
+        if self.dataset:
+            try: dataset_config(self.dataset)
+            except ValueError as e: _fail("dataset", self.dataset, f"a named set: {str(e).split('; ', 1)[-1]}")
+        if (self.dataset or self.split) and self.data == "bundled":
+            _fail("data", self.data, "the set's folder (<class>/<clip>...) when dataset or split is given")
+        if (self.dataset or self.split) and self.sets:
+            _fail("sets", self.sets, "nothing: with dataset or split, data is one set's folder")
+        d = self.device
+        if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
+            _fail("device", d, "auto, cpu, cuda or cuda:N")
+        if not self.out_dir: _fail("out_dir", self.out_dir, "a folder")
+
+    @classmethod
+    def fields(cls) -> list[dict]:
+        "Name, type, default and description of every field, in order."
+        from fastcore.docments import docments
+        docs = docments(cls, full=True)
+        return [dict(name=f.name, type=str(docs[f.name]["anno"]).replace("typing.", ""), default=f.default,
+                     doc=docs[f.name]["docment"] or "") for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "the configuration", base: "EvalConfig | None" = None) -> "EvalConfig":
+        "A validated config from `d` over `base` (or the defaults); values may be strings (`--set`); unknown keys are errors."
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for k in d:
+            if k not in hints or k not in names: raise _unknown_key(k, where, names)
+        cur = dataclasses.asdict(base) if base is not None else {}
+        cur.update({k: _coerce_field(k, v, hints[k]) for k, v in d.items()})
+        return cls(**cur)
+
+    @classmethod
+    def from_namespace(cls, ns: dict, before: set, where: str = "the notebook's parameters") -> "EvalConfig":
+        "A config from the variables of `ns` that are not in `before` (nor private, modules, functions or classes)."
+        import types
+        return cls.from_dict({k: v for k, v in ns.items() if k not in before and not k.startswith("_")
+                              and not isinstance(v, (types.ModuleType, types.FunctionType, type))}, where)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict | None = None) -> "EvalConfig":
+        "A config from a YAML or JSON file (a run's results.json too), then `overrides`."
+        import yaml
+        from mtslvr.pretrain import ConfigError
+        path = Path(path)
+        if not path.is_file(): raise ConfigError(f"{path}: config file not found")
+        try: d = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from None
+        if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of config keys, got {type(d).__name__}")
+        if "config" in d and "environment" in d: d = d["config"]  # a run's results.json
+        c = cls.from_dict(d, str(path))
+        return cls.from_dict(overrides, "the overrides", base=c) if overrides else c
+
+    def to_dict(self) -> dict:
+        "Plain JSON-able values (tuples as lists)."
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+def _unknown_key(key, where, names):
+    from mtslvr.pretrain import ConfigError
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
+
+def _coerce_field(name, value, typ):
+    "A string (from --set or papermill) or YAML value -> the field's type; tuples from 'a,b' strings or lists."
+    from mtslvr.pretrain import _fail
+    if typing.get_origin(typ) is tuple:
+        item = typing.get_args(typ)[0]
+        if isinstance(value, str): value = [v.strip() for v in value.strip().strip("()[]").split(",") if v.strip().strip("'\"")]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool): value = [value]  # papermill's -p shots 5
+        if isinstance(value, (list, tuple)):
+            if item is int:
+                try: return tuple(int(v) if isinstance(v, str) else v for v in value)
+                except ValueError: _fail(name, value, "a list of integers, e.g. 1,5")
+            return tuple(v.strip().strip("'\"") if isinstance(v, str) else v for v in value)
+        return value
+    if typing.get_origin(typ) is typing.Union:  # Optional[float]
+        if isinstance(value, str) and value.strip().lower() in ("none", "null", ""): return None
+        typ = typing.get_args(typ)[0]
+    if isinstance(value, str) and typ is not str:
+        s = value.strip().lower()
+        if typ is bool:
+            if s in ("1", "true", "yes", "on"): return True
+            if s in ("0", "false", "no", "off"): return False
+        try:
+            if typ is int: return int(s)
+            if typ is float: return float(s)
+        except ValueError: pass
+        _fail(name, value, f"a value of type {typ.__name__}")
+    if typ is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
+    return value
+
+# %% ../nbs/10_fewshot.ipynb #dc0ab75e
+def _model_name(path: str) -> str:
+    p = Path(path)
+    return p.parent.name if p.stem in ("encoder", "model") and p.parent.name else p.stem
+
+def load_eval_models(c: EvalConfig) -> dict:
+    "name -> frozen `AudioEncoder` on the CPU: each file of `c.encoders`, after a \"random init\" row if `c.random_init`."
+    from mtslvr.frontend import Spectrogram3C
+    from mtslvr.models import AudioEncoder, ResNetEncoder, build_encoder
+    from mtslvr.pretrain import ConfigError
+    from mtslvr.seed import derive_seed
+    names = list(c.names) or [_model_name(p) for p in c.encoders]
+    dup = sorted({n for n in names if names.count(n) > 1 or (c.random_init and n == "random init")})
+    if dup: raise ConfigError(f"config field 'names': the encoders' row names {dup} repeat; give one name per encoder with names=...")
+    with torch.random.fork_rng(devices=[]):  # building a model draws initial weights: keep the caller's RNG as it was
+        models = {n: AudioEncoder.load(p).eval() for n, p in zip(names, c.encoders)}  # a bad file: ModelFileError naming it
+        if not c.random_init: return models
+        torch.manual_seed(derive_seed(c.seed, "random-init"))  # fresh weights from the run's seed
+        if models:  # the first encoder's architecture and input pipeline (front-end statistics are data, not learnt)
+            first = next(iter(models.values()))
+            base = AudioEncoder(copy.deepcopy(first.frontend), ResNetEncoder(**first.encoder.config), {"random_init": True})
+        else: base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
+    return {"random init": base.eval(), **models}
+
+def open_eval_sets(c: EvalConfig, sample_rate: int = 16000) -> dict:
+    "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
+    from mtslvr.audio import find_data_root
+    from mtslvr.data import AudioFolder, bundled_sets, dataset_config, load_split
+    from mtslvr.pretrain import ConfigError
+    if c.dataset or c.split:  # one set's folder: <class>/<clip>...
+        root = Path(c.data)
+        if not root.is_dir(): raise FileNotFoundError(f"config field 'data': {root} is not a folder (the set's folder, laid out <class>/<clip>)")
+        if c.dataset:
+            dc = dataset_config(c.dataset)
+            sp = dc.split(root, c.split or None, c.allow_pickle)
+            name, piece = dc.name, dc.piece_seconds
+        else:
+            sp = load_split(c.split, allow_pickle=c.allow_pickle)
+            name, piece = sp.name, sp.piece_seconds
+        specs = {name: (root, sp, piece)}
+    else:  # a folder of sets, each <set>/split.json and <set>/audio/<class>/<clip>
+        root = find_data_root(None if c.data == "bundled" else c.data)
+        found = bundled_sets(root)
+        unknown = [s for s in c.sets if s not in found]
+        if unknown: raise ConfigError(f"config field 'sets': no set {', '.join(map(repr, unknown))} in {root}; choose from {', '.join(found)}")
+        specs = {n: (root / n / "audio", sp, sp.piece_seconds) for n, sp in found.items() if not c.sets or n in c.sets}
+    out = {}
+    for name, (folder, sp, piece) in specs.items():
+        if not sp[c.part]: raise ValueError(f"set {name!r}: its split has no {c.part!r} classes; choose another part")
+        out[name] = (AudioFolder(folder, sample_rate=sample_rate, classes=sp[c.part]), float(c.piece_seconds or piece))
+    return out
+
+# %% ../nbs/10_fewshot.ipynb #02d96399
+def run_evaluation(c: EvalConfig, progress: bool = True, out=print) -> dict:
+    "Evaluate every model of `c` on every set, `n_way`-way `k`-shot for each `k` in `shots`; write tables, figures and results."
+    import json
+    from mtslvr.features import cached_features
+    from mtslvr.pretrain import ConfigError, environment_info, resolve_device
+    t0 = time.perf_counter()
+    c.validate()
+    device = resolve_device(c.device)
+    models = load_eval_models(c)
+    rates = {n: int(getattr(m.frontend, "sample_rate", 16000)) for n, m in models.items()}
+    if len(set(rates.values())) > 1: raise ConfigError(f"config field 'encoders': the models expect different sample rates {rates}; evaluate them in separate runs")
+    sets = open_eval_sets(c, next(iter(rates.values())))
+    out_dir = Path(c.out_dir)
+    out(f"evaluating {len(models)} model(s) on {len(sets)} set(s), {c.n_way}-way {'/'.join(map(str, c.shots))}-shot, "
+        f"{c.n_tasks} tasks each ({c.classifier}); run folder {out_dir}")
+    acc = {k: {m: {} for m in models} for k in c.shots}
+    for set_name, (folder, piece) in sets.items():
+        for m, model in models.items():
+            feats = cached_features(model, folder, piece, None if c.head == "all" else c.head,
+                                    cache_dir=out_dir / "cache" if c.cache else False, batch_size=c.batch_size,
+                                    device=device, workers=c.workers, progress=progress)
+            feats = replace(feats, pieces=feats.pieces.to(device))  # the classifiers run where the encoder ran
+            for k in c.shots:
+                acc[k][m][set_name] = evaluate_features(feats, c.n_way, k, c.q_queries, c.n_tasks, c.classifier, seed=c.seed,
+                                                        l2=c.l2, standardise=c.standardise).cpu()
+        out(f"  {set_name}: {len(folder)} clips, {len(folder.classes)} {c.part} classes, {piece:g} s pieces")
+    what = "" if c.head == "all" else f", {c.head} head only"
+    tables = {k: ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)")
+              for k in c.shots}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for k, t in tables.items():
+        (out_dir / f"fewshot_{k}shot.md").write_text(t.to_markdown() + "\n")
+        t.to_csv(out_dir / f"fewshot_{k}shot.csv")
+        t.figure().write_html(out_dir / f"fewshot_{k}shot.html", include_plotlyjs="cdn")
+        out(""); out(t.to_markdown())
+    torch.save({str(k): v for k, v in acc.items()}, out_dir / "accuracies.pt")  # per-task accuracies, for paired tests later
+    results = {f"{k}shot": {m: {s: dict(mean=round(float(t.mean[i, j]), 4), ci95=round(float(t.ci[i, j]), 4))
+                                  for j, s in enumerate(t.sets)} | {"avg_rank": float(t.avg_rank[i])}
+                              for i, m in enumerate(t.models)} for k, t in tables.items()}
+    summary = dict(config=c.to_dict(), environment=environment_info(), device=str(device),
+                   seconds=round(time.perf_counter() - t0, 2), results=results)
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    out(f"\nwrote {out_dir}/: fewshot_<k>shot.md/.csv/.html, accuracies.pt, results.json ({summary['seconds']:.0f} s)")
+    return dict(tables=tables, accuracies=acc, out_dir=out_dir, summary=summary)

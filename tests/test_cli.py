@@ -104,3 +104,36 @@ def test_invariance_bad_input_fails_clearly(tmp_path):
     assert r.returncode == 1 and "unknown bundled set 'nope'" in r.stderr and "Traceback" not in r.stderr
     r = run("invariance", str(enc), "--set", "keywords", "--clips", "1", "--out", str(tmp_path / "run"))
     assert r.returncode == 1 and "n_clips" in r.stderr
+def test_evaluate_a_saved_encoder(tmp_path):
+    import json
+    enc = _tiny_encoder(tmp_path / "tiny-run" / "encoder.pt", "mt_split")
+    (tmp_path / "eval.yaml").write_text(f"sets: [keywords]\nn_tasks: 50\nout_dir: {tmp_path / 'run'}\n")
+    r = run("evaluate", str(enc), "--config", str(tmp_path / "eval.yaml"), "--set", "shots=1,5", "--set", "device=cpu", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| random init |" in r.stdout and "| tiny-run |" in r.stdout
+    assert "5-way 1-shot, 50 tasks" in r.stdout and "5-way 5-shot, 50 tasks" in r.stdout
+    for name in ("fewshot_1shot.md", "fewshot_1shot.csv", "fewshot_5shot.csv", "fewshot_5shot.html", "results.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["config"]["encoders"] == [str(enc)] and set(res["results"]["1shot"]) == {"random init", "tiny-run"}
+
+
+def test_evaluate_fails_clearly_on_bad_input(tmp_path, capsys):
+    from mtslvr.cli import main
+    r = run("evaluate", str(tmp_path / "missing.pt"), "--quiet")  # once through the installed command
+    assert r.returncode == 1 and "missing.pt: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 not really a model")
+    cases = [
+        (["evaluate", str(tmp_path / "corrupt.pt")], ["corrupt.pt: cannot read it as an mtslvr model file"]),
+        (["evaluate", "--set", "sets=keyword"], ["no set 'keyword'", "keywords"]),
+        (["evaluate", "--set", "n_tasks=0"], ["config field 'n_tasks': got 0"]),
+        (["evaluate", "--set", "shots=one"], ["config field 'shots'"]),
+        (["evaluate", "--set", "n_task=5"], ["unknown config key 'n_task'", "did you mean 'n_tasks'"]),
+        (["evaluate", "--config", str(tmp_path / "nope.yaml")], ["nope.yaml: config file not found"]),
+    ]
+    for args, expected in cases:
+        assert main([*args, "--set", f"out_dir={tmp_path / 'run'}", "--quiet"]) == 1, args
+        err = capsys.readouterr().err
+        assert err.startswith("mtslvr evaluate: error: "), err
+        for e in expected: assert e in err, (args, err)
+    assert not (tmp_path / "run").exists()  # nothing written by a failed run

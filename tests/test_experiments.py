@@ -68,3 +68,44 @@ def test_analyse_unknown_parameter_is_an_error(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"unknown parameter\(s\) \['n_clip'\]"):
         pm.execute_notebook(str(EXP / "analyse.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
                             parameters=dict(n_clip=3, out_dir=str(tmp_path / "run")))
+# ---- experiments/evaluate.ipynb ------------------------------------------------------------------
+from mtslvr.fewshot import EvalConfig  # noqa: E402
+
+
+def tiny_encoder(path):
+    "A tiny `mt_split` encoder (32-d features) saved to `path`."
+    import torch
+    from mtslvr.frontend import Spectrogram3C
+    from mtslvr.models import AudioEncoder, build_encoder
+    torch.manual_seed(0)
+    return AudioEncoder(Spectrogram3C(), build_encoder("mt_split", width=4, depths=(1, 1, 1, 1), out_dim=32)).save(path)
+
+
+def test_evaluate_parameters_are_the_config_defaults():
+    tree = ast.parse(parameters_cell(EXP / "evaluate.ipynb"))
+    params = {t.targets[0].id: ast.literal_eval(t.value) for t in tree.body}
+    assert params == {r["name"]: r["default"] for r in EvalConfig.fields()}
+
+
+def test_evaluate_notebook_runs_headlessly(tmp_path):
+    enc = tiny_encoder(tmp_path / "tiny" / "encoder.pt")
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(EXP / "evaluate.ipynb"), str(out), cwd=str(EXP), progress_bar=False,
+                        parameters=dict(encoders=[str(enc)], sets=["keywords", "speakers"], n_tasks=30,
+                                        out_dir=str(tmp_path / "run"), device="cpu"))
+    run = tmp_path / "run"
+    for name in ("fewshot_1shot.md", "fewshot_1shot.csv", "fewshot_5shot.md", "fewshot_5shot.csv", "fewshot.html",
+                 "results.json", "accuracies.pt"):
+        assert (run / name).is_file(), name
+    table = (run / "fewshot_1shot.md").read_text()
+    assert "| random init |" in table and "| tiny |" in table and "keywords" in table and "speakers" in table
+    assert EvalConfig.load(run / "results.json").n_tasks == 30
+    nb = json.loads(out.read_text())
+    assert any("plotly" in json.dumps(c.get("outputs", [])) for c in nb["cells"]), "the figure"
+
+
+def test_evaluate_unknown_parameter_is_an_error(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="unknown config key 'n_task'"):
+        pm.execute_notebook(str(EXP / "evaluate.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
+                            parameters=dict(n_task=3, out_dir=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
