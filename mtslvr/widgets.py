@@ -7,6 +7,8 @@ Docs: https://mtslvr.github.io/mtslvr/widgets.html.md"""
 # %% ../nbs/14_widgets.ipynb #41280d0f
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -365,7 +367,7 @@ class AugmentationExplorer:
 # %% ../nbs/14_widgets.ipynb #08573e9f
 def train_small_encoders(variants: Sequence[str] = ("cont_only", "mt_parallel"), # pre-training variants (`mtslvr.models`)
                          steps: int = 40, # optimisation steps per model: a few dozen give barely-trained models
-                         out_dir: str | Path | None = None, # run folder (`<out_dir>/models/<variant>-simclr/`); None: a new temporary folder
+                         out_dir: str | Path | None = None, # run folder (`<out_dir>/models/<variant>-simclr/`); None: a temporary one, removed when Python exits
                          seed: int = 0,
                          progress: bool = False, # tqdm bars
                          **overrides, # `PretrainConfig` fields, e.g. width=4, out_dim=16, batch_size=8
@@ -379,7 +381,10 @@ def train_small_encoders(variants: Sequence[str] = ("cont_only", "mt_parallel"),
         raise ValueError(f"train_small_encoders: steps must be a positive integer, got {steps!r}")
     bad = [v for v in variants if v not in VARIANT_NAMES]
     if bad: raise ValueError(f"train_small_encoders: unknown variant(s) {bad}; choose from {VARIANT_NAMES}")
-    out_dir = Path(tempfile.mkdtemp(prefix="mtslvr-small-encoders-")) if out_dir is None else Path(out_dir)
+    if out_dir is None:  # encoders of this session only: gone with the kernel, nothing piles up in /tmp
+        out_dir = Path(tempfile.mkdtemp(prefix="mtslvr-small-encoders-"))
+        atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
+    out_dir = Path(out_dir)
     overrides = dict(dict(width=8, out_dim=64, batch_size=16, val_every=0), **overrides)  # no validation split: every pool clip trains
     return {v: train_or_reuse(demo_config(v, steps=steps, out_dir=out_dir, seed=seed, **overrides), progress)[0] for v in variants}
 
@@ -481,8 +486,8 @@ class InvarianceInspector:
         self.set_select = W.Dropdown(options=([ALL_SETS] if len(self.clips) > 1 else []) + list(self.clips), description="set",
                                      layout=W.Layout(width="260px"))
         self.augmentation_select = W.Dropdown(options=[(f"{a} ({ABBREVIATIONS[a]})", a) for a in self.augmentations],
-                                              description="augmentation", style=dict(description_width="90px"),
-                                              layout=W.Layout(width="300px"))
+                                              description="augmentation", style=dict(description_width="100px"),
+                                              layout=W.Layout(width="320px"))
         self.value_slider = W.SelectionSlider(options=self._value_options(self.augmentations[0]), value=0,
                                               description=self._parameter(self.augmentations[0]), continuous_update=False,
                                               style=dict(description_width="140px"), layout=W.Layout(width="520px"))
@@ -504,8 +509,9 @@ class InvarianceInspector:
                     fig.add_scatter(x=[], y=[], mode="lines+markers", line=dict(color=_HEAD_COLOURS.get(h), dash=_DASHES[models.index(m) % len(_DASHES)]), **style)
                 else:
                     fig.add_bar(x=[], y=[], marker=dict(color=_HEAD_COLOURS.get(h), pattern_shape=_PATTERNS[models.index(m) % len(_PATTERNS)]), **style)
-        fig.update_layout(height=460, width=980, barmode="group", margin=dict(l=50, r=20, t=60, b=90),
-                          legend=dict(orientation="h", y=-0.25), title=dict(font=dict(size=14)))
+        fig.update_layout(height=480, width=980, barmode="group", margin=dict(l=50, r=20, t=90, b=40),
+                          legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0), title=dict(font=dict(size=14), y=0.98))
+        fig.update_xaxes(type="category", tickangle=-60, col=2)   # one bar group per clip, named `set i` (hover: the file)
         fig.update_yaxes(title_text="Mahalanobis distance", col=1)
         self.figure = go.FigureWidget(fig)
         self.weights_figure = go.FigureWidget(self.head_weight_table.figure().update_layout(width=980)) if self.head_weight_table else None
@@ -601,8 +607,9 @@ class InvarianceInspector:
         with self.heatmap.batch_update():
             self.heatmap.data[0].z = t.values.tolist()
             self.heatmap.data[0].text = np.round(t.values, 2).tolist()
-            self.heatmap.layout.title.text = (f"Table 5 on {'the mean over ' + str(len(self.clips)) + ' sets' if self.set == ALL_SETS else self.set}: "
-                                              f"mean Mahalanobis distance over clips and {self.n_values} grid values (lower = more invariant)")
+            self.heatmap.layout.title.text = (f"Table 5, {'mean over ' + str(len(self.clips)) + ' sets' if self.set == ALL_SETS else self.set}: "
+                                              f"mean distance over clips and {self.n_values} grid values (lower = more invariant)")
+            self.heatmap.layout.title.font.size = 14
         names = [(f"{s}: {n}" if self.set == ALL_SETS else n, (s, i)) for s in self._sets() for i, n in enumerate(self.clip_names[s])]
         self._quiet = True
         try:
@@ -642,12 +649,14 @@ class InvarianceInspector:
         "Update the curves, the per-clip bars, the summary and the player from the current choices."
         grid = GRIDS[self.augmentation].values(self.n_values).tolist()
         curves, per_clip, n = self.curves(), self.clip_distances(), len(self.rows)
-        x = [name for name, _ in self.clip_select.options]
+        x = [f"{s} {i}" for s, i in (v for _, v in self.clip_select.options)]
+        files = [f"{s}: {self.clip_names[s][i]}" for s, i in (v for _, v in self.clip_select.options)]
         where = "all sets" if self.set == ALL_SETS else self.set
         with self.figure.batch_update():
             for r, k in enumerate(curves):
                 self.figure.data[r].x, self.figure.data[r].y = grid, curves[k].tolist()
                 self.figure.data[n + r].x, self.figure.data[n + r].y = x, per_clip[k].tolist()
+                self.figure.data[n + r].hovertext = files
             self.figure.layout.shapes = [dict(type="line", xref="x", yref="paper", x0=self.value, x1=self.value, y0=0, y1=1,
                                               line=dict(color="#888", dash="dot"))]
             self.figure.layout.annotations[0].text = f"mean over clips vs {self._parameter(self.augmentation)}"
