@@ -1,5 +1,6 @@
-"""The augmentation explorer: driven through its handlers headlessly, its explore notebook executed in a
-kernel, and (the browser test) rendered by JupyterLab in headless Chromium and clicked."""
+"""The augmentation explorer and the invariance inspector: driven through their handlers headlessly, their
+explore notebooks executed in a kernel, and (the browser test) the explorer rendered by JupyterLab in
+headless Chromium and clicked."""
 import base64
 import io
 import json
@@ -18,11 +19,16 @@ import pytest
 import soundfile as sf
 import torch
 
+from mtslvr.audio import z_normalise
 from mtslvr.augment import AUGMENTATIONS
-from mtslvr.widgets import AugmentationExplorer, envelope
+from mtslvr.frontend import Spectrogram3C
+from mtslvr.invariance import GRIDS, bundled_clips, head_weight_table, invariance_table
+from mtslvr.models import AudioEncoder, build_encoder
+from mtslvr.widgets import ALL_SETS, AugmentationExplorer, InvarianceInspector, envelope
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPLORE = ROOT / "nbs" / "explore" / "augmentations.ipynb"
+EXPLORE_INVARIANCE = ROOT / "nbs" / "explore" / "invariance.ipynb"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -75,6 +81,83 @@ def test_explore_notebook_executes(monkeypatch):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs), "the explorer is displayed"
     state = next(o["data"]["text/plain"] for o in outs if "'labels'" in o.get("data", {}).get("text/plain", ""))
     assert "'seed': 0" in state and "instruments/" in state
+
+
+def _tiny_encoder(variant, clips, seed):
+    "An untrained encoder of the test sizes, its front-end statistics fitted on `clips`."
+    torch.manual_seed(seed)
+    fe = Spectrogram3C().fit_stats([z_normalise(clips)])
+    return AudioEncoder(fe, build_encoder(variant, width=4, depths=(1, 1, 1, 1), out_dim=16)).eval()
+
+
+def _rows(z): return [list(r) for r in z]   # a heatmap's z (plotly keeps rows as tuples or lists) as lists
+
+
+def test_inspector_handlers_change_state_and_figures(tmp_path):
+    sets = ("keywords", "instruments")
+    clips = {s: bundled_clips(s, n_clips=8, seconds=1.0) for s in sets}
+    split = _tiny_encoder("mt_split", clips["keywords"], 0)
+    path = split.save(tmp_path / "models" / "mt_split-simclr" / "encoder.pt")        # a file, as a run leaves it
+    ins = InvarianceInspector({"split": path, "simple": _tiny_encoder("mt_simple", clips["keywords"], 1)},
+                              list(sets), n_values=2, n_clips=8, n_tasks=10)
+    s = ins.state
+    assert s["rows"] == ["split / contrastive", "split / predictive", "simple / shared"]
+    assert s["set"] == ALL_SETS and s["clips"] == {"keywords": 8, "instruments": 8} and s["augmentation"] == "pitch_shift"
+    # the heatmap is Table 5 of the same encoders on the same clips: all sets, then one set
+    want = invariance_table(ins.models, clips, n_values=2)
+    assert _rows(ins.heatmap.data[0].z) == want.values.tolist() and list(ins.heatmap.data[0].y) == want.rows
+    n = len(s["rows"])
+    bars = ins.figure.data[n:]
+    assert [b.name for b in bars] == s["rows"] and len(bars[0].x) == 16
+    assert bars[0].marker.color != bars[1].marker.color                 # contrastive next to predictive, told apart
+    ins.on_cell(ins.heatmap.data[0], type("Points", (), {"xs": ["TS2"], "ys": [s["rows"][0]]})())   # a click on a column
+    assert ins.state["augmentation"] == "time_stretch" and ins.value_slider.description == "rate"
+    assert list(ins.figure.data[0].x) == GRIDS["time_stretch"].values(2).tolist() == [0.5, 1.5]
+    ins.value_slider.value = 1
+    assert ins.state["value"] == 1.5 and ins.figure.layout.shapes[0].x0 == 1.5
+    at = torch.cat([ins.distances[k]["split"]["time_stretch"]["predictive"][1] for k in sets])
+    assert list(bars[1].y) == at.tolist()
+    assert torch.allclose(torch.tensor(ins.state["clip_distances"]["split / predictive"], dtype=torch.float64), at, atol=1e-6)
+    assert list(ins.figure.data[2].y) == torch.stack([ins.distances[k]["simple"]["time_stretch"]["shared"].mean(1) for k in sets]).mean(0).tolist()
+    ins.set_select.value = "instruments"
+    assert _rows(ins.heatmap.data[0].z) == invariance_table(ins.models, clips["instruments"], n_values=2).values.tolist()
+    assert len(bars[0].x) == 8 and ins.state["clip"] == ["instruments", 0] and "instruments" in ins.heatmap.layout.title.text
+    before = ins.player.outputs
+    ins.clip_select.value = ("instruments", 5)
+    assert ins.player.outputs != before
+    y, sr = _player_audio_at(ins.player, 3)
+    assert sr == 16000 and len(y) == 16000
+    clean, stretched = ins.augmented("instruments", 5)
+    assert torch.equal(clean, z_normalise(clips["instruments"][5])) and not torch.allclose(clean, stretched)
+    # head weights: the multi-task encoder only, per set
+    hw = head_weight_table({"split": split}, sets=list(sets), n_tasks=10)
+    assert _rows(ins.weights_figure.data[0].z) == hw.values.tolist() and ins.state["head_weights"] == hw.weights
+    with pytest.raises(FileNotFoundError, match="nowhere.pt"):
+        InvarianceInspector([tmp_path / "nowhere.pt"], "keywords")
+
+
+def _player_audio_at(out_widget, k):
+    "Samples and rate of the k-th output of an Output widget (an IPython.display.Audio)."
+    b64 = re.search(r'src="data:audio/wav;base64,([^"]+)"', out_widget.outputs[k]["data"]["text/html"]).group(1)
+    return sf.read(io.BytesIO(base64.b64decode(b64)))
+
+
+def test_explore_invariance_notebook_executes(monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(EXPLORE_INVARIANCE, as_version=4)
+    pp = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{pp}" if pp else str(ROOT))   # the kernel imports this checkout
+    monkeypatch.setenv("IN_TEST", "1")                     # the notebook's tiny sizes, as nbdev-test runs it
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(EXPLORE_INVARIANCE.parent)}}).execute()
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outs if o.output_type == "error"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs), "the inspector is displayed"
+    state = next(o["data"]["text/plain"] for o in outs if "'augmentation'" in o.get("data", {}).get("text/plain", ""))
+    for part in ("'set': 'all sets'", "'n_values': 2", "'keywords': 8", "'cont_only / contrastive'", "'mt_parallel / predictive'"):
+        assert part in state, (part, state)
+    table = next(o["data"]["text/markdown"] for o in outs if "text/markdown" in o.get("data", {}))
+    assert "| mt_parallel / predictive |" in table
 
 
 # ---- the browser test -----------------------------------------------------------------------------
