@@ -67,6 +67,22 @@ def test_hygiene_checker_catches_each_problem(tmp_path):
     assert any("MB" in p for p in check_notebooks.problems(big))
 
 
+def test_hygiene_checker_catches_imports_mixed_with_code(tmp_path):
+    "nbdev-docs executes every cell that imports something; such a cell must not need the demo cells before it."
+    def cell(src): return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+    export = cell("#| export\nimport json\nFACTOR = 2")               # exported: nbdev-docs runs it, and must
+    mixed = cell("#| hide\nimport json\nsummary = json.loads(res)")   # uses `res` of an unexecuted cell
+    probs = check_notebooks.problems(_nb(tmp_path, "mixed.ipynb", [export, cell("res = '{}'"), mixed]))
+    assert len(probs) == 1 and probs[0].startswith("cell 2 ('import json')") and "imports and other code" in probs[0], probs
+    expr = cell("from pathlib import Path\nPath(tmp).exists()")
+    assert len(check_notebooks.problems(_nb(tmp_path, "expr.ipynb", [cell("show_doc(print)"), expr]))) == 1
+    fine = [export, cell("import json\nfrom pathlib import Path"), cell("summary = json.loads(res)"),
+            cell("#| eval: false\nimport json\nsummary = json.loads(res)"), cell("%time import json\n!ls")]
+    assert check_notebooks.problems(_nb(tmp_path, "fine.ipynb", fine)) == []
+    # a notebook without exports or show_doc (experiments, index): nbdev-docs executes none of its cells
+    assert check_notebooks.problems(_nb(tmp_path, "experiment.ipynb", [cell("res = '{}'"), mixed])) == []
+
+
 def test_repository_notebooks_are_clean():
     assert check_notebooks.main() == 0
 
