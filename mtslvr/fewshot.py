@@ -583,15 +583,8 @@ class EvalConfig:
     @classmethod
     def load(cls, path: str | Path, overrides: dict | None = None) -> "EvalConfig":
         "A config from a YAML or JSON file (a run's results.json too), then `overrides`."
-        import yaml
-        from mtslvr.pretrain import ConfigError
-        path = Path(path)
-        if not path.is_file(): raise ConfigError(f"{path}: config file not found")
-        try: d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from None
-        if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of config keys, got {type(d).__name__}")
-        if "config" in d and "environment" in d: d = d["config"]  # a run's results.json
-        c = cls.from_dict(d, str(path))
+        from mtslvr.pretrain import read_config_file
+        c = cls.from_dict(read_config_file(path), str(path))  # a run's results.json too
         return cls.from_dict(overrides, "the overrides", base=c) if overrides else c
 
     def to_dict(self) -> dict:

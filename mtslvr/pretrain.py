@@ -26,10 +26,11 @@ from .seed import derive_seed, seed_everything, seeded_generator
 # %% auto #0
 __all__ = ['VARIANT_NAMES', 'METHOD_NAMES', 'SAMPLING_MODES', 'SCHEDULES', 'MLAP_MODES', 'PROFILES', 'METRIC_COLUMNS',
            'PretrainConfig', 'ConfigError', 'config_from_dict', 'parse_overrides', 'config_fields',
-           'config_from_namespace', 'learning_rate', 'environment_info', 'config_to_dict', 'save_config', 'load_config',
-           'step_generator', 'CheckpointError', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'StepBatches', 'split_validation', 'lr_factor', 'resolve_device', 'build_model', 'build_objective',
-           'open_pool', 'MetricsLog', 'validation_loss', 'distributed_context', 'pretrain']
+           'config_from_namespace', 'learning_rate', 'environment_info', 'config_to_dict', 'save_config',
+           'read_config_file', 'load_config', 'step_generator', 'CheckpointError', 'rng_state', 'set_rng_state',
+           'save_checkpoint', 'load_checkpoint', 'StepBatches', 'split_validation', 'lr_factor', 'resolve_device',
+           'build_model', 'build_objective', 'open_pool', 'MetricsLog', 'validation_loss', 'distributed_context',
+           'pretrain']
 
 # %% ../nbs/09_pretrain.ipynb #52c00a66
 VARIANT_NAMES = ("cont_only", "pred_only", "mt_simple", "mt_split", "mt_bn", "mt_series", "mt_parallel")
@@ -230,15 +231,19 @@ def save_config(c: PretrainConfig, path: str | Path, **extra) -> Path:
     path.write_text(json.dumps(dict(config=config_to_dict(c), environment=environment_info(), **extra), indent=2))
     return path
 
-def load_config(path: str | Path, overrides: dict | None = None, base: PretrainConfig | None = None) -> PretrainConfig:
-    "A config from a YAML or JSON file (a saved `config.json` too) over `base` (or the defaults), then `overrides`."
+def read_config_file(path: str | Path) -> dict:
+    "The config keys of a YAML or JSON file; a run's saved file (`config` + `environment`) gives its `config`."
     path = Path(path)
-    if not path.exists(): raise ConfigError(f"{path}: config file not found")
+    if not path.is_file(): raise ConfigError(f"{path}: config file not found")
     import yaml
     try: d = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from None
     if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of config keys, got {type(d).__name__}")
-    if "config" in d and "environment" in d: d = d["config"]  # a saved config.json
+    return d["config"] if "config" in d and "environment" in d else d
+
+def load_config(path: str | Path, overrides: dict | None = None, base: PretrainConfig | None = None) -> PretrainConfig:
+    "A config from a YAML or JSON file (a saved `config.json` too) over `base` (or the defaults), then `overrides`."
+    d = read_config_file(path)
     c = config_from_dict(d, str(path), base=base)
     return config_from_dict(overrides, "--set", base=c) if overrides else c
 
