@@ -112,10 +112,21 @@ class PitchShift(Augmentation):
     def apply(self, x, semitones):
         B, T = x.shape
         a = torch.pow(2.0, semitones / 12.0)                    # frequency factor, float64
-        xr, lengths = resample(x, 1.0 / a)                      # [B, max T/a]: higher pitch, shorter
-        y, _ = time_stretch(xr, 1.0 / a, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window,
-                            lengths=lengths.clamp(max=xr.shape[1]), out_length=T)
-        return y.to(x.dtype)
+        kw = dict(n_fft=self.n_fft, hop_length=self.hop_length, window=self.window)
+        y = torch.zeros_like(x)
+        up = (a >= 1).nonzero().squeeze(1)
+        if len(up):     # up: resample by 1/a (T/a samples, frequencies times a), then stretch back to T
+            xr, lengths = resample(x.index_select(0, up), 1.0 / a[up])
+            yu, _ = time_stretch(xr, 1.0 / a[up], lengths=lengths.clamp(max=xr.shape[1]), out_length=T, **kw)
+            y = y.index_copy(0, up, yu.to(x.dtype))
+        down = (a < 1).nonzero().squeeze(1)
+        if len(down):   # down: stretch to T a samples first, then resample by 1/a back to T (librosa's order)
+            ad = a[down]
+            width = min(T, math.ceil(T * float(ad.max())) + 1)  # every example's T a samples and at least one zero
+            xs, _ = time_stretch(x.index_select(0, down), 1.0 / ad, out_length=width, **kw)
+            yd, _ = resample(xs, 1.0 / ad, out_length=T)
+            y = y.index_copy(0, down, yd.to(x.dtype))
+        return y
 
 # %% ../nbs/02_augment.ipynb #46a6aca1
 _FADE_SHAPES = ("linear", "logarithmic", "exponential")

@@ -196,25 +196,28 @@ def resample(x: torch.Tensor, # `[B, T]`
     margin = int(math.ceil(8.0 / ((1 - rolloff) * 0.5 * min(0.25, float(ratio.min()))))) + 8
     P = _fast_len(T + min(margin, 4 * T))
     X = torch.fft.rfft(x, n=P)
+    Xr = torch.view_as_real(X)                                  # (real arithmetic on the complex bins: faster on the CPU)
     if P % 2 == 0:  # on the finer grid the old Nyquist bin gets a mirror image: split its weight between the two
-        X = torch.cat([X[:, :-1], 0.5 * X[:, -1:]], dim=1)
+        Xr = torch.cat([Xr[:, :-1], 0.5 * Xr[:, -1:]], dim=1)
     if bool((ratio < 1).any()):                                 # anti-aliasing, only where decimating
-        f = torch.arange(X.shape[-1], device=x.device, dtype=torch.float64) / P
+        f = torch.arange(Xr.shape[1], device=x.device, dtype=torch.float64) / P
         lo, hi = (rolloff * fc)[:, None], fc[:, None]
         u = ((f - lo) / (hi - lo)).clamp(0, 1)
         gain = torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
-        X = X * gain.to(x.dtype)
+        Xr = Xr * gain.to(x.dtype)[:, :, None]
     U = int(oversample)
-    fine = torch.fft.irfft(X, n=U * P) * U                      # [B, U*P], the band-limited signal on a U-times finer grid
+    fine = torch.fft.irfft(torch.view_as_complex(Xr.contiguous()), n=U * P) * U   # [B, U*P], the band-limited signal on a U-times finer grid
+    # read positions on the fine grid in float64 (they run to millions), the fractions then in x's precision
     pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio[:, None])
     i0 = pos.floor()
-    t = (pos - i0).to(x.dtype)
-    i0 = i0.long()
+    t = (pos - i0).to(x.dtype)                                  # [B, n_out]
+    # the fine signal is periodic (zero padding at its end): one sample before it and two after it wrap around
+    fine = torch.cat([fine[:, -1:], fine, fine[:, :2]], dim=1)
+    i0 = i0.long().clamp_(max=U * P - 1)                        # (past U * P only when out_length asks past the end)
     # Catmull-Rom weights for the samples at i0-1, i0, i0+1, i0+2
-    t2, t3 = t * t, t * t * t
-    w = (-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2)
-    last = U * P - 1
-    y = sum(wk * fine.gather(1, (i0 + k - 1).clamp(0, last)) for k, wk in enumerate(w))
+    t2 = t * t
+    w = (t2 - 0.5 * (t + t * t2), 1 + t2 * (1.5 * t - 2.5), t2 * (2 - 1.5 * t) + 0.5 * t, 0.5 * t2 * (t - 1))
+    y = sum(wk * fine.gather(1, i0 + k) for k, wk in enumerate(w))
     y = y * (torch.arange(n_out, device=x.device) < out_lengths[:, None])
     return y, out_lengths
 
@@ -225,11 +228,13 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
                   n_fft: int | None = None, # default `2 * (F - 1)`
                   n_frames: torch.Tensor | None = None, # `[B]` valid input frames per example; default N
                   n_out: int | None = None, # output frames; default the longest output
-                  phase_reference: str = "peak", # "peak": each bin keeps its input phase at its loudest frame; "first": at frame 0 (classic, = librosa)
+                  phase_reference: str = "peak", # "peak": each bin keeps its input phase around its loudest frames; "first": at frame 0 (classic, = librosa)
                  ) -> tuple[torch.Tensor, torch.Tensor]: # `S [B, F, n_out]`, `out_frames [B]`
     "Time-stretch STFT frames by a per-example `rate`, with the expected phase advance `2 pi hop k / n_fft` per bin."
     if not isinstance(D, torch.Tensor) or not D.is_complex() or D.ndim != 3:
         raise ValueError("phase_vocoder: D must be a complex STFT [B, F, frames]")
+    if phase_reference not in ("peak", "first"):
+        raise ValueError(f"phase_vocoder: phase_reference must be 'peak' or 'first', got {phase_reference!r}")
     B, Fq, N = D.shape
     n_fft = n_fft or 2 * (Fq - 1)
     hop = hop_length or n_fft // 4
@@ -238,38 +243,57 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     else: n_frames = per_example(n_frames, B, "phase_vocoder", "n_frames", device=D.device, dtype=torch.long, low=1, high=N)
     out_frames = torch.ceil(n_frames / rate - 1e-9).long()
     n_out = int(out_frames.max()) if n_out is None else int(n_out)
-    # input frames past each example's end count as zeros, plus two zero frames for the last step
-    keep = torch.arange(N + 2, device=D.device) < n_frames[:, None]
-    D = torch.nn.functional.pad(D, (0, 2)) * keep[:, None, :]
-    mag, ph = D.abs(), D.angle().double()
+    # magnitude and phase in D's precision, with one extra zero column N: input frames past an example's
+    # own end, and everything past its output's end, read that column (librosa pads zero frames)
+    # (complex abs/angle/polar are slow elementwise paths on the CPU: work on real and imaginary planes)
+    rdt = D.real.dtype
+    re_im = torch.zeros(2, B, Fq, N + 1, device=D.device, dtype=rdt)
+    re_im[:, :, :, :N] = torch.view_as_real(D).movedim(-1, 0)
+    mag, ph = torch.hypot(re_im[0], re_im[1]), torch.atan2(re_im[1], re_im[0])
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
-    i0 = steps.floor().long().clamp(max=N)
-    alpha = (steps - i0).clamp(0, 1)
-    idx0, idx1 = i0[:, None, :].expand(B, Fq, n_out), (i0 + 1)[:, None, :].expand(B, Fq, n_out)
-    m = (1 - alpha[:, None].to(mag.dtype)) * mag.gather(2, idx0) + alpha[:, None].to(mag.dtype) * mag.gather(2, idx1)
-    expected = (2 * math.pi * hop / n_fft) * torch.arange(Fq, device=D.device, dtype=torch.float64)[None, :, None]
-    wrap = lambda p: p - 2 * math.pi * torch.round(p / (2 * math.pi))
+    i0 = steps.floor().long()
+    alpha = (steps - i0).clamp(0, 1).to(rdt)[:, None]          # [B, 1, n_out]
+    live = torch.arange(n_out, device=D.device) < out_frames[:, None]                       # [B, n_out]
+    zero = torch.full_like(i0, N)
+    i1 = torch.where(live & (i0 + 1 < n_frames[:, None]), i0 + 1, zero)
+    i0 = torch.where(live & (i0 < n_frames[:, None]), i0, zero)
+    idx0, idx1 = i0[:, None, :].expand(B, Fq, n_out), i1[:, None, :].expand(B, Fq, n_out)
+    m = torch.lerp(mag.gather(2, idx0), mag.gather(2, idx1), alpha)
     ph0 = ph.gather(2, idx0)
-    dphase = wrap(ph.gather(2, idx1) - ph0 - expected)
-    inc = wrap(expected + dphase)                               # phase advance per output frame, mod 2 pi
-    acc = ph[:, :, :1] + torch.cumsum(inc, dim=2) - inc         # exclusive cumsum: frame 0 keeps the input phase
-    live = (torch.arange(n_out, device=D.device) < out_frames[:, None])[:, None, :]
+    # The accumulated phase grows per output frame by expected advance + wrapped deviation, which is, mod 2 pi,
+    # the input's phase difference between the two frames read: add that, wrapped to [-pi, pi] (the
+    # expected advance cancels mod 2 pi; it matters only for the fractional advance of the peak reference).
+    # Exclusive cumulative sum: frame 0 keeps the input phase; float64 over thousands of frames.
+    inc = torch.empty_like(m)
+    inc[:, :, 0] = ph[:, :, 0]
+    d = torch.sub(ph.gather(2, idx1[:, :, :-1]), ph0[:, :, :-1], out=inc[:, :, 1:])
+    d.sub_(torch.round(d * (1 / (2 * math.pi))), alpha=2 * math.pi)
+    acc = torch.cumsum(inc, dim=2, dtype=torch.float64)
     if phase_reference == "peak":
-        # One constant per bin: rotate so that at the example's loudest output frame the phase is the
+        # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
-        # classic choice, frame 0, leaves it on a grid n_fft apart set by the first frame's phase); one
-        # frame for all bins keeps the bins of a partial in step with each other.
-        # (the first frame within 0.1% of the loudest: a steady tone's frames tie up to rounding, and
-        #  rounding must not decide, or one example's result would depend on the batch around it)
-        energy = (m * live).square().sum(dim=1)
-        peak = (energy >= 0.999 * energy.amax(dim=1, keepdim=True)).long().argmax(dim=1)[:, None, None].expand(B, Fq, 1)
-        ref = ph0.gather(2, peak) + alpha[:, None].expand(B, Fq, n_out).gather(2, peak) * (expected + dphase.gather(2, peak))
-        acc = acc + (ref - acc.gather(2, peak))
-    elif phase_reference != "first":
-        raise ValueError(f"phase_vocoder: phase_reference must be 'peak' or 'first', got {phase_reference!r}")
-    S = torch.polar(m, wrap(acc).to(mag.dtype))
-    S = S * live
-    return S, out_frames
+        # classic choice, frame 0, leaves it on a grid n_fft apart set by the first frame's phase); the
+        # same frame weights for all bins keep the bins of a partial in step with each other.
+        # The weights are a smooth function of the input, not an argmax: near-equal frames share the
+        # reference instead of one of them winning by rounding, so an example's result does not depend on
+        # the batch (or FFT path) around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only
+        # frames within about 10% of the loudest are read, and a frame's weight reaches 0 continuously.
+        energy = m.square().sum(dim=1)                                                     # [B, n_out]
+        w = ((energy / energy.amax(dim=1, keepdim=True).clamp_min(1e-30)).pow(64) - 1e-3).clamp_min(0)
+        n_sel = max(1, int((w > 0).sum(dim=1).max()))
+        w_sel, frame = w.topk(n_sel, dim=1)                                                # [B, K]
+        fidx = frame[:, None, :].expand(B, Fq, n_sel)
+        k = torch.arange(Fq, device=D.device, dtype=torch.float64)[None, :, None]
+        p0 = ph0.gather(2, fidx).double()
+        dev = ph.gather(2, idx1.gather(2, fidx)).double() - p0 - (2 * math.pi * hop / n_fft) * k
+        adv = (2 * math.pi * hop / n_fft) * k + dev - 2 * math.pi * torch.round(dev / (2 * math.pi))
+        ref = p0 + alpha.double().expand(B, 1, n_out).gather(2, frame[:, None, :]) * adv   # [B, F, K]
+        diff = ref - acc.gather(2, fidx)
+        wd = w_sel.double()[:, None, :]
+        shift = torch.atan2((wd * torch.sin(diff)).sum(2), (wd * torch.cos(diff)).sum(2))  # [B, F]
+        acc = acc + shift[:, :, None]
+    # cos and sin of the float64 phase directly (its argument reduction is exact enough; no wrap pass)
+    return torch.complex(m * torch.cos(acc).to(rdt), m * torch.sin(acc).to(rdt)), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
 def time_stretch(x: torch.Tensor, # `[B, T]`
