@@ -14,7 +14,7 @@ import torch
 
 # %% auto #0
 __all__ = ['check_batch', 'per_example', 'hann_window', 'n_frames', 'stft', 'istft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'resample', 'phase_vocoder', 'time_stretch']
+           'rfft', 'irfft', 'resample', 'phase_vocoder', 'time_stretch']
 
 # %% ../nbs/01_dsp.ipynb #9635072a
 def check_batch(x, where: str, name: str = "x") -> torch.Tensor:
@@ -171,6 +171,19 @@ def _fast_len(n: int) -> int:
         p5 *= 5
     return best
 
+def _rows2(f, X, **kw):
+    "Apply the batched FFT `f` to `X [B, n]` with at least two rows: MKL computes a single transform by another path, whose rounding differs, and an example's result must not depend on its batch."
+    if X.shape[0] != 1: return f(X, **kw)
+    return f(X.expand(2, *X.shape[1:]).contiguous(), **kw)[:1]
+
+def rfft(x: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    "`torch.fft.rfft` over the last axis of `x [B, T]`, the same numbers for an example whatever the batch size."
+    return _rows2(torch.fft.rfft, x, n=n)
+
+def irfft(X: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    "`torch.fft.irfft` over the last axis of `X [B, F]`, the same numbers for an example whatever the batch size."
+    return _rows2(torch.fft.irfft, X, n=n)
+
 def resample(x: torch.Tensor, # `[B, T]`
              ratio, # new rate / old rate: a number or `[B]`; > 1 makes the example longer
              lengths: torch.Tensor | None = None, # `[B]` valid samples per example (the rest is padding); default T
@@ -195,7 +208,7 @@ def resample(x: torch.Tensor, # `[B, T]`
     fc = 0.5 * ratio.clamp(max=1.0)                            # cut-off, cycles per input sample
     margin = int(math.ceil(8.0 / ((1 - rolloff) * 0.5 * min(0.25, float(ratio.min()))))) + 8
     P = _fast_len(T + min(margin, 4 * T))
-    X = torch.fft.rfft(x, n=P)
+    X = rfft(x, n=P)
     Xr = torch.view_as_real(X)                                  # (real arithmetic on the complex bins: faster on the CPU)
     if P % 2 == 0:  # on the finer grid the old Nyquist bin gets a mirror image: split its weight between the two
         Xr = torch.cat([Xr[:, :-1], 0.5 * Xr[:, -1:]], dim=1)
@@ -206,7 +219,7 @@ def resample(x: torch.Tensor, # `[B, T]`
         gain = torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
         Xr = Xr * gain.to(x.dtype)[:, :, None]
     U = int(oversample)
-    fine = torch.fft.irfft(torch.view_as_complex(Xr.contiguous()), n=U * P) * U   # [B, U*P], the band-limited signal on a U-times finer grid
+    fine = irfft(torch.view_as_complex(Xr.contiguous()), n=U * P) * U   # [B, U*P], the band-limited signal on a U-times finer grid
     # read positions on the fine grid in float64 (they run to millions), the fractions then in x's precision
     pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio[:, None])
     i0 = pos.floor()
