@@ -28,7 +28,8 @@ def check_batch(x, where: str, name: str = "x") -> torch.Tensor:
         raise ValueError(f"{where}: {name} must be floating point (e.g. float32), got {x.dtype}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{where}: {name} is empty, shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
+    # (min and max in one pass: NaN propagates into both, an infinity shows in one; cheaper than isfinite)
+    if not torch.isfinite(torch.stack(torch.aminmax(x.detach()))).all():
         raise ValueError(f"{where}: {name} has NaN or infinite samples")
     return x
 
@@ -242,7 +243,7 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
                   n_frames: torch.Tensor | None = None, # `[B]` valid input frames per example; default N
                   n_out: int | None = None, # output frames; default the longest output
                   phase_reference: str = "peak", # "peak": each bin keeps its input phase around its loudest frames; "first": at frame 0 (classic, = librosa)
-                 ) -> tuple[torch.Tensor, torch.Tensor]: # `S [B, F, n_out]`, `out_frames [B]`
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # `S [B, F, n_out]` (stored frame-major, as `torch.stft` makes it), `out_frames [B]`
     "Time-stretch STFT frames by a per-example `rate`, with the expected phase advance `2 pi hop k / n_fft` per bin."
     if not isinstance(D, torch.Tensor) or not D.is_complex() or D.ndim != 3:
         raise ValueError("phase_vocoder: D must be a complex STFT [B, F, frames]")
@@ -256,32 +257,37 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     else: n_frames = per_example(n_frames, B, "phase_vocoder", "n_frames", device=D.device, dtype=torch.long, low=1, high=N)
     out_frames = torch.ceil(n_frames / rate - 1e-9).long()
     n_out = int(out_frames.max()) if n_out is None else int(n_out)
-    # magnitude and phase in D's precision, with one extra zero column N: input frames past an example's
-    # own end, and everything past its output's end, read that column (librosa pads zero frames)
-    # (complex abs/angle/polar are slow elementwise paths on the CPU: work on real and imaginary planes)
+    # Everything runs frame-major, [B, frames, F] (torch.stft's own layout: D.transpose(1, 2) is free), so a
+    # frame is one contiguous row; on real and imaginary planes in D's precision (complex abs, angle and
+    # polar are slow elementwise paths on the CPU). One extra zero frame N per example: input frames past an
+    # example's own end, and everything past its output's end, read it (librosa pads zero frames).
     rdt = D.real.dtype
-    re_im = torch.zeros(2, B, Fq, N + 1, device=D.device, dtype=rdt)
-    re_im[:, :, :, :N] = torch.view_as_real(D).movedim(-1, 0)
-    mag, ph = torch.hypot(re_im[0], re_im[1]), torch.atan2(re_im[1], re_im[0])
+    re_im = torch.empty(2, B, N + 1, Fq, device=D.device, dtype=rdt)
+    re_im[:, :, :N] = torch.view_as_real(D.transpose(1, 2)).movedim(-1, 0)
+    re_im[:, :, N] = 0
+    mag = torch.hypot(re_im[0], re_im[1]).view(B * (N + 1), Fq)
+    ph = torch.atan2(re_im[1], re_im[0]).view(B * (N + 1), Fq)
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
-    alpha = (steps - i0).clamp(0, 1).to(rdt)[:, None]          # [B, 1, n_out]
-    live = torch.arange(n_out, device=D.device) < out_frames[:, None]                       # [B, n_out]
+    alpha = (steps - i0).clamp(0, 1).to(rdt)                   # [B, n_out]
+    live = torch.arange(n_out, device=D.device) < out_frames[:, None]
     zero = torch.full_like(i0, N)
     i1 = torch.where(live & (i0 + 1 < n_frames[:, None]), i0 + 1, zero)
     i0 = torch.where(live & (i0 < n_frames[:, None]), i0, zero)
-    idx0, idx1 = i0[:, None, :].expand(B, Fq, n_out), i1[:, None, :].expand(B, Fq, n_out)
-    m = torch.lerp(mag.gather(2, idx0), mag.gather(2, idx1), alpha)
-    ph0 = ph.gather(2, idx0)
+    base = (torch.arange(B, device=D.device) * (N + 1))[:, None]
+    rows0, rows1 = (base + i0).view(-1), (base + i1).view(-1)   # whole frames, read with index_select
+    frames = lambda t, rows: t.index_select(0, rows).view(B, -1, Fq)
+    m = torch.lerp(frames(mag, rows0), frames(mag, rows1), alpha[:, :, None])               # [B, n_out, F]
+    ph0 = frames(ph, rows0)
     # The accumulated phase grows per output frame by expected advance + wrapped deviation, which is, mod 2 pi,
     # the input's phase difference between the two frames read: add that, wrapped to [-pi, pi] (the
     # expected advance cancels mod 2 pi; it matters only for the fractional advance of the peak reference).
     # Exclusive cumulative sum: frame 0 keeps the input phase; float64 over thousands of frames.
-    inc = torch.empty_like(m)
-    inc[:, :, 0] = ph[:, :, 0]
-    d = torch.sub(ph.gather(2, idx1[:, :, :-1]), ph0[:, :, :-1], out=inc[:, :, 1:])
-    d.sub_(torch.round(d * (1 / (2 * math.pi))), alpha=2 * math.pi)
-    acc = torch.cumsum(inc, dim=2, dtype=torch.float64)
+    inc = torch.empty(B, n_out, Fq, device=D.device, dtype=torch.float64)
+    inc[:, 0] = ph.view(B, N + 1, Fq)[:, 0]
+    d = torch.sub(frames(ph, rows1.view(B, n_out)[:, :-1].reshape(-1)), ph0[:, :-1])
+    torch.sub(d, torch.round(d * (1 / (2 * math.pi))), alpha=2 * math.pi, out=inc[:, 1:])
+    acc = torch.cumsum(inc, dim=1)
     if phase_reference == "peak":
         # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
@@ -289,24 +295,25 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         # same frame weights for all bins keep the bins of a partial in step with each other.
         # The weights are a smooth function of the input, not an argmax: near-equal frames share the
         # reference instead of one of them winning by rounding, so an example's result does not depend on
-        # the batch (or FFT path) around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only
-        # frames within about 10% of the loudest are read, and a frame's weight reaches 0 continuously.
-        energy = m.square().sum(dim=1)                                                     # [B, n_out]
+        # the batch around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only frames within
+        # about 10% of the loudest are read, and a frame's weight falls to 0 continuously.
+        energy = m.square().sum(dim=2)                                                     # [B, n_out]
         w = ((energy / energy.amax(dim=1, keepdim=True).clamp_min(1e-30)).pow(64) - 1e-3).clamp_min(0)
         n_sel = max(1, int((w > 0).sum(dim=1).max()))
-        w_sel, frame = w.topk(n_sel, dim=1)                                                # [B, K]
-        fidx = frame[:, None, :].expand(B, Fq, n_sel)
-        k = torch.arange(Fq, device=D.device, dtype=torch.float64)[None, :, None]
-        p0 = ph0.gather(2, fidx).double()
-        dev = ph.gather(2, idx1.gather(2, fidx)).double() - p0 - (2 * math.pi * hop / n_fft) * k
+        w_sel, sel = w.topk(n_sel, dim=1)                                                  # [B, K]
+        k = torch.arange(Fq, device=D.device, dtype=torch.float64)
+        p0 = ph0.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double()                  # [B, K, F]
+        p1 = frames(ph, rows1.view(B, n_out).gather(1, sel).view(-1)).double()
+        dev = p1 - p0 - (2 * math.pi * hop / n_fft) * k
         adv = (2 * math.pi * hop / n_fft) * k + dev - 2 * math.pi * torch.round(dev / (2 * math.pi))
-        ref = p0 + alpha.double().expand(B, 1, n_out).gather(2, frame[:, None, :]) * adv   # [B, F, K]
-        diff = ref - acc.gather(2, fidx)
-        wd = w_sel.double()[:, None, :]
-        shift = torch.atan2((wd * torch.sin(diff)).sum(2), (wd * torch.cos(diff)).sum(2))  # [B, F]
-        acc = acc + shift[:, :, None]
+        ref = p0 + alpha.double().gather(1, sel)[:, :, None] * adv                        # input phase at the read position
+        diff = ref - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))
+        wd = w_sel.double()[:, :, None]
+        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))  # [B, F]
+        acc = acc + shift[:, None, :]
     # cos and sin of the float64 phase directly (its argument reduction is exact enough; no wrap pass)
-    return torch.complex(m * torch.cos(acc).to(rdt), m * torch.sin(acc).to(rdt)), out_frames
+    S = torch.complex(m * torch.cos(acc).to(rdt), m * torch.sin(acc).to(rdt))            # [B, n_out, F]
+    return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
 def time_stretch(x: torch.Tensor, # `[B, T]`
