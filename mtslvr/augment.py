@@ -179,8 +179,10 @@ class Fade(Augmentation):
 _M32 = 0xFFFFFFFF
 
 def _mul32(x, c: int):
-    "(x * c) mod 2^32 for int64 tensors x in [0, 2^32), without int64 overflow."
-    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+    "(x * c) mod 2^32 for int64 tensors x in [0, 2^32) and 0 <= c < 2^32."
+    # the int64 product may pass 2^63; it wraps mod 2^64 (two's complement, on CPU and GPU alike), which
+    # keeps its low 32 bits exact (checked against Python's exact integers below)
+    return (x * c) & _M32
 
 def _hash32(x):
     "A 32-bit integer hash (lowbias32) of int64 tensors in [0, 2^32)."
