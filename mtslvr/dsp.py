@@ -345,9 +345,13 @@ def time_stretch(x: torch.Tensor, # `[B, T]`
     y = istft(S, n_fft, hop, window=window, length=n_out)
     # torch.istft normalises by the window overlap of *all* frames; an example's own output ends at its own
     # last frame, so renormalise by its own overlap (what librosa does for one example on its own)
-    w2 = _window(window, n_fft, x) ** 2
-    def env(mask): return torch.nn.functional.conv_transpose1d(mask[:, None], w2[None, None], stride=hop)[:, 0, n_fft // 2 : n_fft // 2 + n_out]
-    frames = torch.arange(S.shape[-1], device=x.device)
-    own, every = env((frames < out_frames[:, None]).to(x.dtype)), env(torch.ones_like(frames, dtype=x.dtype)[None])
-    y = y * torch.where(own > 1e-10, every / own.clamp_min(1e-10), torch.zeros_like(own))
+    # With E(m) the overlap of all frames at padded sample m, the frames from K on add up to E(m - K hop) there,
+    # so an example's own overlap is E(m) - E(m - out_frames hop): one overlap-add for the batch, in float64
+    w2 = _window(window, n_fft, x).double() ** 2
+    E = torch.nn.functional.conv_transpose1d(torch.ones(1, 1, S.shape[-1], device=x.device, dtype=torch.float64),
+                                             w2[None, None], stride=hop)[0, 0]
+    m = torch.arange(n_fft // 2, n_fft // 2 + n_out, device=x.device)
+    every, back = E[m], m - out_frames[:, None] * hop                                       # [n_out], [B, n_out]
+    own = every - torch.where(back >= 0, E[back.clamp(min=0)], 0.0)
+    y = y * torch.where(own > 1e-10, every / own.clamp_min(1e-10), 0.0).to(y.dtype)
     return y * (torch.arange(n_out, device=x.device) < out_lengths[:, None]), out_lengths
