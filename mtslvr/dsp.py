@@ -268,7 +268,13 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     re_im[:, :, :N] = torch.view_as_real(D.transpose(1, 2)).movedim(-1, 0)
     re_im[:, :, N] = 0
     mag = torch.hypot(re_im[0], re_im[1]).view(B * (N + 1), Fq)
-    ph = torch.atan2(re_im[1], re_im[0]).view(B * (N + 1), Fq)
+    # Phases as fixed-point turns: int32 for a float32 STFT (int64 for float64), 2^bits units per turn.
+    # Differences and sums of these integers wrap exactly mod 2^bits, that is mod 2 pi: the phase sum over
+    # thousands of frames needs no float64 and no wrapping, and stays as exact as the phases themselves.
+    idt, bits = (torch.int64, 64) if rdt == torch.float64 else (torch.int32, 32)
+    turns = torch.atan2(re_im[1], re_im[0]).mul_(1 / (2 * math.pi))                          # [-1/2, 1/2]
+    ph = torch.where(turns >= 0.5, turns - 1, turns).mul_(2.0 ** bits).to(idt).view(B * (N + 1), Fq)
+    unit = 2 * math.pi / 2.0 ** bits                                                            # radians per unit
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
     alpha = (steps - i0).clamp(0, 1).to(rdt)                   # [B, n_out]
@@ -282,14 +288,13 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     m = torch.lerp(frames(mag, rows0), frames(mag, rows1), alpha[:, :, None])               # [B, n_out, F]
     ph0 = frames(ph, rows0)
     # The accumulated phase grows per output frame by expected advance + wrapped deviation, which is, mod 2 pi,
-    # the input's phase difference between the two frames read: add that, wrapped to [-pi, pi] (the
-    # expected advance cancels mod 2 pi; it matters only for the fractional advance of the peak reference).
-    # Exclusive cumulative sum: frame 0 keeps the input phase; float64 over thousands of frames.
-    inc = torch.empty(B, n_out, Fq, device=D.device, dtype=torch.float64)
+    # the input's phase difference between the two frames read: add that (the expected advance cancels mod
+    # 2 pi; it matters only for the fractional advance of the peak reference). Exclusive cumulative sum:
+    # frame 0 keeps the input phase.
+    inc = torch.empty(B, n_out, Fq, device=D.device, dtype=idt)
     inc[:, 0] = ph.view(B, N + 1, Fq)[:, 0]
-    d = torch.sub(frames(ph, rows1.view(B, n_out)[:, :-1].reshape(-1)), ph0[:, :-1])
-    torch.sub(d, torch.round(d * (1 / (2 * math.pi))), alpha=2 * math.pi, out=inc[:, 1:])
-    acc = torch.cumsum(inc, dim=1)
+    torch.sub(frames(ph, rows1.view(B, n_out)[:, :-1].reshape(-1)), ph0[:, :-1], out=inc[:, 1:])
+    acc = inc.cumsum_(dim=1).to(rdt).mul_(unit)                 # [-pi, pi)
     if phase_reference == "peak":
         # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
@@ -299,22 +304,21 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         # reference instead of one of them winning by rounding, so an example's result does not depend on
         # the batch around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only frames within
         # about 10% of the loudest are read, and a frame's weight falls to 0 continuously.
-        energy = m.square().sum(dim=2)                                                     # [B, n_out]
+        energy = torch.linalg.vector_norm(m, dim=2).square_()                              # [B, n_out]
         w = ((energy / energy.amax(dim=1, keepdim=True).clamp_min(1e-30)).pow(64) - 1e-3).clamp_min(0)
         n_sel = max(1, int((w > 0).sum(dim=1).max()))
         w_sel, sel = w.topk(n_sel, dim=1)                                                  # [B, K]
         k = torch.arange(Fq, device=D.device, dtype=torch.float64)
-        p0 = ph0.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double()                  # [B, K, F]
-        p1 = frames(ph, rows1.view(B, n_out).gather(1, sel).view(-1)).double()
+        p0 = ph0.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double() * unit           # [B, K, F]
+        p1 = frames(ph, rows1.view(B, n_out).gather(1, sel).view(-1)).double() * unit
         dev = p1 - p0 - (2 * math.pi * hop / n_fft) * k
         adv = (2 * math.pi * hop / n_fft) * k + dev - 2 * math.pi * torch.round(dev / (2 * math.pi))
         ref = p0 + alpha.double().gather(1, sel)[:, :, None] * adv                        # input phase at the read position
-        diff = ref - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))
+        diff = ref - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double()
         wd = w_sel.double()[:, :, None]
         shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))  # [B, F]
-        acc = acc + shift[:, None, :]
-    # cos and sin of the float64 phase directly (its argument reduction is exact enough; no wrap pass)
-    S = torch.complex(m * torch.cos(acc).to(rdt), m * torch.sin(acc).to(rdt))            # [B, n_out, F]
+        acc += shift.to(rdt)[:, None, :]
+    S = torch.complex(m * torch.cos(acc), m * torch.sin(acc))                            # [B, n_out, F]
     return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
