@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .dsp import check_batch, hann_window, per_example, resample, time_stretch
+from .dsp import check_batch, hann_window, irfft, per_example, resample, time_stretch
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'AUGMENTATION_CLASSES', 'Augmentation', 'PitchShift', 'Fade', 'hash_uniform', 'colored_noise',
@@ -112,20 +112,32 @@ class PitchShift(Augmentation):
     def apply(self, x, semitones):
         B, T = x.shape
         a = torch.pow(2.0, semitones / 12.0)                    # frequency factor, float64
-        xr, lengths = resample(x, 1.0 / a)                      # [B, max T/a]: higher pitch, shorter
-        y, _ = time_stretch(xr, 1.0 / a, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window,
-                            lengths=lengths.clamp(max=xr.shape[1]), out_length=T)
-        return y.to(x.dtype)
+        kw = dict(n_fft=self.n_fft, hop_length=self.hop_length, window=self.window)
+        y = torch.zeros_like(x)
+        up = (a >= 1).nonzero().squeeze(1)
+        if len(up):     # up: resample by 1/a (T/a samples, frequencies times a), then stretch back to T
+            xr, lengths = resample(x.index_select(0, up), 1.0 / a[up])
+            yu, _ = time_stretch(xr, 1.0 / a[up], lengths=lengths.clamp(max=xr.shape[1]), out_length=T, **kw)
+            y = y.index_copy(0, up, yu.to(x.dtype))
+        down = (a < 1).nonzero().squeeze(1)
+        if len(down):   # down: stretch to T a samples first, then resample by 1/a back to T (librosa's order)
+            ad = a[down]
+            width = min(T, math.ceil(T * float(ad.max())) + 1)  # every example's T a samples and at least one zero
+            xs, _ = time_stretch(x.index_select(0, down), 1.0 / ad, out_length=width, **kw)
+            # resampled from T samples (zeros past T a) whatever the batch: the FFT resampler's period, and so
+            # each example's result, must not depend on the other examples
+            yd, _ = resample(torch.nn.functional.pad(xs, (0, T - width)), 1.0 / ad, out_length=T)
+            y = y.index_copy(0, down, yd.to(x.dtype))
+        return y
 
 # %% ../nbs/02_augment.ipynb #46a6aca1
 _FADE_SHAPES = ("linear", "logarithmic", "exponential")
 
-def _fade_curve(u, shape, out=False):
-    "torchaudio's Fade curves at positions u in [0, 1], per-example shape codes (broadcast)."
-    lin = 1 - u if out else u
-    log = torch.log10(1.1 - u) + 1 if out else torch.log10(0.1 + u) + 1
-    exp = torch.pow(2.0, -u * 5) if out else torch.pow(2.0, (u - 1) * 5)
-    return torch.where(shape == 0, lin, torch.where(shape == 1, log, exp)).clamp(0, 1)
+def _fade_curve(u, shape: int):
+    "torchaudio's fade-in curve for one shape code at positions u in [0, 1]; its fade-out curve is this at 1 - u."
+    if shape == 0: return u
+    if shape == 1: return torch.log10(0.1 + u).add_(1).clamp_(0, 1)
+    return torch.exp2((u - 1) * 5)
 
 class Fade(Augmentation):
     "Fade in and out, by per-example fractions of the clip and shape (0 linear, 1 logarithmic, 2 exponential)."
@@ -145,27 +157,32 @@ class Fade(Augmentation):
         fi, fo = _uniform(n, *self.fade_in, g).float(), _uniform(n, *self.fade_out, g).float()
         return {"fade_in": fi, "fade_out": fo, "shape": torch.tensor(self.shapes)[torch.randint(len(self.shapes), (n,), generator=g)]}
 
-    def envelope(self, T: int, fade_in, fade_out, shape, device=None) -> torch.Tensor:
+    def envelope(self, T: int, fade_in, fade_out, shape, device=None, dtype=torch.float32) -> torch.Tensor:
         "The gain curves `[B, T]` for checked parameters."
-        n = torch.arange(T, device=device, dtype=torch.float64)[None]
+        n = torch.arange(T, device=device, dtype=dtype)[None]
         n_in, n_out = torch.round(fade_in * T)[:, None], torch.round(fade_out * T)[:, None]
-        shape = shape[:, None]
-        u_in = (n / (n_in - 1).clamp_min(1)).clamp(max=1)
-        g_in = torch.where(n < n_in, _fade_curve(u_in, shape), torch.ones_like(u_in))
+        # the position in the fade-in rising from 0 to 1, and in the fade-out falling from 1 to 0 (the fade-out
+        # curves are the fade-in curves at 1 - u); 1 outside the fades, where every curve is 1
+        v_in = torch.where(n < n_in, (n * (1 / (n_in - 1).clamp_min(1)).to(dtype)).clamp_(max=1), 1.0)
         start = T - n_out
-        u_out = ((n - start) / (n_out - 1).clamp_min(1)).clamp(0, 1)
-        g_out = torch.where(n >= start, _fade_curve(u_out, shape, out=True), torch.ones_like(u_out))
-        return g_in * g_out
+        v_out = torch.where(n >= start, 1 - ((n - start.to(dtype)) * (1 / (n_out - 1).clamp_min(1)).to(dtype)).clamp_(0, 1), 1.0)
+        env = torch.empty_like(v_in)
+        for code in shape.unique().tolist():   # each row evaluates its own curve only
+            rows = (shape == code).nonzero().squeeze(1)
+            env.index_copy_(0, rows, _fade_curve(v_in.index_select(0, rows), code) * _fade_curve(v_out.index_select(0, rows), code))
+        return env
 
     def apply(self, x, fade_in, fade_out, shape):
-        return x * self.envelope(x.shape[1], fade_in, fade_out, shape, x.device).to(x.dtype)
+        return x * self.envelope(x.shape[1], fade_in, fade_out, shape, x.device, x.dtype)
 
 # %% ../nbs/02_augment.ipynb #46f91d7e
 _M32 = 0xFFFFFFFF
 
 def _mul32(x, c: int):
-    "(x * c) mod 2^32 for int64 tensors x in [0, 2^32), without int64 overflow."
-    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+    "(x * c) mod 2^32 for int64 tensors x in [0, 2^32) and 0 <= c < 2^32."
+    # the int64 product may pass 2^63; it wraps mod 2^64 (two's complement, on CPU and GPU alike), which
+    # keeps its low 32 bits exact (checked against Python's exact integers below)
+    return (x * c) & _M32
 
 def _hash32(x):
     "A 32-bit integer hash (lowbias32) of int64 tensors in [0, 2^32)."
@@ -173,12 +190,24 @@ def _hash32(x):
     x = x ^ (x >> 15); x = _mul32(x, 0x846CA68B)
     return x ^ (x >> 16)
 
+def _as_int32(x):
+    "int64 values in [0, 2^32) as int32 tensors with the same bits."
+    return torch.where(x >= 2**31, x - 2**32, x).int()
+
+def _hash32_bits(x):
+    "`_hash32` on int32 tensors holding the bits: half the memory traffic, and native 32-bit products."
+    # products wrap mod 2^32 (two's complement); >> on int32 is arithmetic, so mask to make it logical
+    x = x ^ ((x >> 16) & 0xFFFF); x = x * 0x7FEB352D
+    x = x ^ ((x >> 15) & 0x1FFFF); x = x * (0x846CA68B - 2**32)
+    return x ^ ((x >> 16) & 0xFFFF)
+
 def hash_uniform(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
     "Uniform numbers in (0, 1), float64 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
     key = _hash32(((seed.long() & 0x7FFFFFFF) * 2 + stream) & _M32)[:, None]
-    i = torch.arange(n, device=seed.device, dtype=torch.long)[None]
-    h = _hash32(_hash32(i ^ key) ^ _hash32(key ^ 0x9E3779B9))
-    return (h.double() + 0.5) / 2.0 ** 32
+    salt = _hash32(key ^ 0x9E3779B9)
+    i = torch.arange(n, device=seed.device, dtype=torch.int32)[None]
+    h = _hash32_bits(_hash32_bits(i ^ _as_int32(key)) ^ _as_int32(salt))    # = _hash32(_hash32(i ^ key) ^ salt)
+    return ((h.long() & _M32).double() + 0.5) / 2.0 ** 32
 
 def colored_noise(seed: torch.Tensor, # `[B]` int64, the realisation
                   f_decay: torch.Tensor, # `[B]`: power spectrum ~ 1 / f^f_decay
@@ -186,11 +215,14 @@ def colored_noise(seed: torch.Tensor, # `[B]` int64, the realisation
     "Coloured Gaussian noise, one realisation per seed, made in the frequency domain."
     nf = length // 2 + 1
     u1, u2 = hash_uniform(seed, nf, 0), hash_uniform(seed, nf, 1)
-    z = torch.polar(torch.sqrt(-2 * torch.log(u1)), 2 * math.pi * u2)          # complex Gaussian (Box-Muller)
+    # complex Gaussian bins (Box-Muller) shaped by f^(-f_decay / 2), DC zero; real and imaginary parts as
+    # real tensors (complex elementwise paths are slow on the CPU), in the output's precision
     f = torch.arange(nf, device=seed.device, dtype=torch.float64) / length
     shaping = torch.where(f > 0, f.clamp_min(1e-12)[None] ** (-f_decay.double()[:, None] / 2), torch.zeros(()))
-    n = torch.fft.irfft(z * shaping, n=length)
-    return (n / n.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-30)).to(dtype)
+    amp = (torch.sqrt(-2 * torch.log(u1)) * shaping).to(dtype)
+    theta = ((2 * math.pi) * u2).to(dtype)
+    n = irfft(torch.complex(amp * torch.cos(theta), amp * torch.sin(theta)), n=length)
+    return n / n.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-30)
 
 class _Noise(Augmentation):
     integer = ("seed",)
@@ -209,10 +241,10 @@ class _Noise(Augmentation):
                 "seed": torch.randint(0, 2**31 - 1, (n,), generator=g)}
 
     def apply(self, x, snr_db, f_decay, seed):
-        noise = colored_noise(seed, f_decay, x.shape[1], torch.float64)
-        power = x.double().pow(2).mean(dim=1)
+        noise = colored_noise(seed, f_decay, x.shape[1], x.dtype)
+        power = x.pow(2).mean(dim=1, dtype=torch.float64)
         gain = torch.sqrt(power / 10 ** (snr_db / 10))          # silent clip: power 0, gain 0
-        return (x.double() + gain[:, None] * noise).to(x.dtype)
+        return torch.addcmul(x, noise, gain.to(x.dtype)[:, None])
 
 class WhiteNoise(_Noise):
     "Add noise at a per-example SNR (dB), spectral exponent `f_decay` in [-1, 0] by default (white to blue)."

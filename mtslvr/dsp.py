@@ -14,7 +14,7 @@ import torch
 
 # %% auto #0
 __all__ = ['check_batch', 'per_example', 'hann_window', 'n_frames', 'stft', 'istft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'resample', 'phase_vocoder', 'time_stretch']
+           'rfft', 'irfft', 'resample', 'phase_vocoder', 'time_stretch']
 
 # %% ../nbs/01_dsp.ipynb #9635072a
 def check_batch(x, where: str, name: str = "x") -> torch.Tensor:
@@ -28,7 +28,8 @@ def check_batch(x, where: str, name: str = "x") -> torch.Tensor:
         raise ValueError(f"{where}: {name} must be floating point (e.g. float32), got {x.dtype}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{where}: {name} is empty, shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
+    # (min and max in one pass: NaN propagates into both, an infinity shows in one; cheaper than isfinite)
+    if not torch.isfinite(torch.stack(torch.aminmax(x.detach()))).all():
         raise ValueError(f"{where}: {name} has NaN or infinite samples")
     return x
 
@@ -171,6 +172,19 @@ def _fast_len(n: int) -> int:
         p5 *= 5
     return best
 
+def _rows2(f, X, **kw):
+    "Apply the batched FFT `f` to `X [B, n]` with at least two rows: MKL computes a single transform by another path, whose rounding differs, and an example's result must not depend on its batch."
+    if X.shape[0] != 1: return f(X, **kw)
+    return f(X.expand(2, *X.shape[1:]).contiguous(), **kw)[:1]
+
+def rfft(x: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    "`torch.fft.rfft` over the last axis of `x [B, T]`, the same numbers for an example whatever the batch size."
+    return _rows2(torch.fft.rfft, x, n=n)
+
+def irfft(X: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    "`torch.fft.irfft` over the last axis of `X [B, F]`, the same numbers for an example whatever the batch size."
+    return _rows2(torch.fft.irfft, X, n=n)
+
 def resample(x: torch.Tensor, # `[B, T]`
              ratio, # new rate / old rate: a number or `[B]`; > 1 makes the example longer
              lengths: torch.Tensor | None = None, # `[B]` valid samples per example (the rest is padding); default T
@@ -195,27 +209,32 @@ def resample(x: torch.Tensor, # `[B, T]`
     fc = 0.5 * ratio.clamp(max=1.0)                            # cut-off, cycles per input sample
     margin = int(math.ceil(8.0 / ((1 - rolloff) * 0.5 * min(0.25, float(ratio.min()))))) + 8
     P = _fast_len(T + min(margin, 4 * T))
-    X = torch.fft.rfft(x, n=P)
+    X = rfft(x, n=P)
+    Xr = torch.view_as_real(X)                                  # (real arithmetic on the complex bins: faster on the CPU)
     if P % 2 == 0:  # on the finer grid the old Nyquist bin gets a mirror image: split its weight between the two
-        X = torch.cat([X[:, :-1], 0.5 * X[:, -1:]], dim=1)
+        Xr = torch.cat([Xr[:, :-1], 0.5 * Xr[:, -1:]], dim=1)
     if bool((ratio < 1).any()):                                 # anti-aliasing, only where decimating
-        f = torch.arange(X.shape[-1], device=x.device, dtype=torch.float64) / P
+        f = torch.arange(Xr.shape[1], device=x.device, dtype=torch.float64) / P
         lo, hi = (rolloff * fc)[:, None], fc[:, None]
         u = ((f - lo) / (hi - lo)).clamp(0, 1)
         gain = torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
-        X = X * gain.to(x.dtype)
+        Xr = Xr * gain.to(x.dtype)[:, :, None]
     U = int(oversample)
-    fine = torch.fft.irfft(X, n=U * P) * U                      # [B, U*P], the band-limited signal on a U-times finer grid
+    fine = irfft(torch.view_as_complex(Xr.contiguous()), n=U * P)   # [B, U*P]: the band-limited signal / U on a U-times finer grid
+    # read positions on the fine grid in float64 (they run to millions), the fractions then in x's precision
     pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio[:, None])
     i0 = pos.floor()
-    t = (pos - i0).to(x.dtype)
-    i0 = i0.long()
-    # Catmull-Rom weights for the samples at i0-1, i0, i0+1, i0+2
-    t2, t3 = t * t, t * t * t
-    w = (-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2)
-    last = U * P - 1
-    y = sum(wk * fine.gather(1, (i0 + k - 1).clamp(0, last)) for k, wk in enumerate(w))
-    y = y * (torch.arange(n_out, device=x.device) < out_lengths[:, None])
+    t = (pos - i0).to(x.dtype)                                  # [B, n_out]
+    # the fine signal is periodic (zero padding at its end): one sample before it and two after it wrap around
+    fine = torch.cat([fine[:, -1:], fine, fine[:, :2]], dim=1)
+    i0 = i0.long().clamp_(max=U * P - 1)                        # (past U * P only when out_length asks past the end)
+    # Catmull-Rom through the samples at i0-1, i0, i0+1, i0+2 (four shifted views, one index), in Horner form:
+    # p1 + t/2 (p2 - p0 + t (2 p0 - 5 p1 + 4 p2 - p3 + t (3 (p1 - p2) + p3 - p0)))
+    p0, p1, p2, p3 = (fine[:, k : k + U * P].gather(1, i0) for k in range(4))
+    c3 = (p3 - p0).add_(p1 - p2, alpha=3)
+    c2 = (2 * p0 - p3).sub_(p1, alpha=5).add_(p2, alpha=4)
+    y = c3.mul_(t).add_(c2).mul_(t).add_(p2 - p0).mul_(t).mul_(0.5).add_(p1)
+    y = y * ((torch.arange(n_out, device=x.device) < out_lengths[:, None]) * float(U))   # (and the irfft's 1/U)
     return y, out_lengths
 
 # %% ../nbs/01_dsp.ipynb #282cd38b
@@ -225,11 +244,13 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
                   n_fft: int | None = None, # default `2 * (F - 1)`
                   n_frames: torch.Tensor | None = None, # `[B]` valid input frames per example; default N
                   n_out: int | None = None, # output frames; default the longest output
-                  phase_reference: str = "peak", # "peak": each bin keeps its input phase at its loudest frame; "first": at frame 0 (classic, = librosa)
-                 ) -> tuple[torch.Tensor, torch.Tensor]: # `S [B, F, n_out]`, `out_frames [B]`
+                  phase_reference: str = "peak", # "peak": each bin keeps its input phase around its loudest frames; "first": at frame 0 (classic, = librosa)
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # `S [B, F, n_out]` (stored frame-major, as `torch.stft` makes it), `out_frames [B]`
     "Time-stretch STFT frames by a per-example `rate`, with the expected phase advance `2 pi hop k / n_fft` per bin."
     if not isinstance(D, torch.Tensor) or not D.is_complex() or D.ndim != 3:
         raise ValueError("phase_vocoder: D must be a complex STFT [B, F, frames]")
+    if phase_reference not in ("peak", "first"):
+        raise ValueError(f"phase_vocoder: phase_reference must be 'peak' or 'first', got {phase_reference!r}")
     B, Fq, N = D.shape
     n_fft = n_fft or 2 * (Fq - 1)
     hop = hop_length or n_fft // 4
@@ -238,38 +259,67 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     else: n_frames = per_example(n_frames, B, "phase_vocoder", "n_frames", device=D.device, dtype=torch.long, low=1, high=N)
     out_frames = torch.ceil(n_frames / rate - 1e-9).long()
     n_out = int(out_frames.max()) if n_out is None else int(n_out)
-    # input frames past each example's end count as zeros, plus two zero frames for the last step
-    keep = torch.arange(N + 2, device=D.device) < n_frames[:, None]
-    D = torch.nn.functional.pad(D, (0, 2)) * keep[:, None, :]
-    mag, ph = D.abs(), D.angle().double()
+    # Everything runs frame-major, [B, frames, F] (torch.stft's own layout: D.transpose(1, 2) is free), so a
+    # frame is one contiguous row; on real and imaginary planes in D's precision (complex abs, angle and
+    # polar are slow elementwise paths on the CPU). One extra zero frame N per example: input frames past an
+    # example's own end, and everything past its output's end, read it (librosa pads zero frames).
+    rdt = D.real.dtype
+    re_im = torch.empty(2, B, N + 1, Fq, device=D.device, dtype=rdt)
+    re_im[:, :, :N] = torch.view_as_real(D.transpose(1, 2)).movedim(-1, 0)
+    re_im[:, :, N] = 0
+    mag = torch.hypot(re_im[0], re_im[1]).view(B * (N + 1), Fq)
+    # Phases as fixed-point turns: int32 for a float32 STFT (int64 for float64), 2^bits units per turn.
+    # Differences and sums of these integers wrap exactly mod 2^bits, that is mod 2 pi: the phase sum over
+    # thousands of frames needs no float64 and no wrapping, and stays as exact as the phases themselves.
+    idt, bits = (torch.int64, 64) if rdt == torch.float64 else (torch.int32, 32)
+    turns = torch.atan2(re_im[1], re_im[0]).mul_(1 / (2 * math.pi))                          # [-1/2, 1/2]
+    ph = torch.where(turns >= 0.5, turns - 1, turns).mul_(2.0 ** bits).to(idt).view(B * (N + 1), Fq)
+    unit = 2 * math.pi / 2.0 ** bits                                                            # radians per unit
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
-    i0 = steps.floor().long().clamp(max=N)
-    alpha = (steps - i0).clamp(0, 1)
-    idx0, idx1 = i0[:, None, :].expand(B, Fq, n_out), (i0 + 1)[:, None, :].expand(B, Fq, n_out)
-    m = (1 - alpha[:, None].to(mag.dtype)) * mag.gather(2, idx0) + alpha[:, None].to(mag.dtype) * mag.gather(2, idx1)
-    expected = (2 * math.pi * hop / n_fft) * torch.arange(Fq, device=D.device, dtype=torch.float64)[None, :, None]
-    wrap = lambda p: p - 2 * math.pi * torch.round(p / (2 * math.pi))
-    ph0 = ph.gather(2, idx0)
-    dphase = wrap(ph.gather(2, idx1) - ph0 - expected)
-    inc = wrap(expected + dphase)                               # phase advance per output frame, mod 2 pi
-    acc = ph[:, :, :1] + torch.cumsum(inc, dim=2) - inc         # exclusive cumsum: frame 0 keeps the input phase
-    live = (torch.arange(n_out, device=D.device) < out_frames[:, None])[:, None, :]
+    i0 = steps.floor().long()
+    alpha = (steps - i0).clamp(0, 1).to(rdt)                   # [B, n_out]
+    live = torch.arange(n_out, device=D.device) < out_frames[:, None]
+    zero = torch.full_like(i0, N)
+    i1 = torch.where(live & (i0 + 1 < n_frames[:, None]), i0 + 1, zero)
+    i0 = torch.where(live & (i0 < n_frames[:, None]), i0, zero)
+    base = (torch.arange(B, device=D.device) * (N + 1))[:, None]
+    rows0, rows1 = (base + i0).view(-1), (base + i1).view(-1)   # whole frames, read with index_select
+    frames = lambda t, rows: t.index_select(0, rows).view(B, -1, Fq)
+    m = torch.lerp(frames(mag, rows0), frames(mag, rows1), alpha[:, :, None])               # [B, n_out, F]
+    ph0 = frames(ph, rows0)
+    # The accumulated phase grows per output frame by expected advance + wrapped deviation, which is, mod 2 pi,
+    # the input's phase difference between the two frames read: add that (the expected advance cancels mod
+    # 2 pi; it matters only for the fractional advance of the peak reference). Exclusive cumulative sum:
+    # frame 0 keeps the input phase.
+    inc = torch.empty(B, n_out, Fq, device=D.device, dtype=idt)
+    inc[:, 0] = ph.view(B, N + 1, Fq)[:, 0]
+    torch.sub(frames(ph, rows1.view(B, n_out)[:, :-1].reshape(-1)), ph0[:, :-1], out=inc[:, 1:])
+    acc = inc.cumsum_(dim=1).to(rdt).mul_(unit)                 # [-pi, pi)
     if phase_reference == "peak":
-        # One constant per bin: rotate so that at the example's loudest output frame the phase is the
+        # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
-        # classic choice, frame 0, leaves it on a grid n_fft apart set by the first frame's phase); one
-        # frame for all bins keeps the bins of a partial in step with each other.
-        # (the first frame within 0.1% of the loudest: a steady tone's frames tie up to rounding, and
-        #  rounding must not decide, or one example's result would depend on the batch around it)
-        energy = (m * live).square().sum(dim=1)
-        peak = (energy >= 0.999 * energy.amax(dim=1, keepdim=True)).long().argmax(dim=1)[:, None, None].expand(B, Fq, 1)
-        ref = ph0.gather(2, peak) + alpha[:, None].expand(B, Fq, n_out).gather(2, peak) * (expected + dphase.gather(2, peak))
-        acc = acc + (ref - acc.gather(2, peak))
-    elif phase_reference != "first":
-        raise ValueError(f"phase_vocoder: phase_reference must be 'peak' or 'first', got {phase_reference!r}")
-    S = torch.polar(m, wrap(acc).to(mag.dtype))
-    S = S * live
-    return S, out_frames
+        # classic choice, frame 0, leaves it on a grid n_fft apart set by the first frame's phase); the
+        # same frame weights for all bins keep the bins of a partial in step with each other.
+        # The weights are a smooth function of the input, not an argmax: near-equal frames share the
+        # reference instead of one of them winning by rounding, so an example's result does not depend on
+        # the batch around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only frames within
+        # about 10% of the loudest are read, and a frame's weight falls to 0 continuously.
+        energy = torch.linalg.vector_norm(m, dim=2).square_()                              # [B, n_out]
+        w = ((energy / energy.amax(dim=1, keepdim=True).clamp_min(1e-30)).pow(64) - 1e-3).clamp_min(0)
+        n_sel = max(1, int((w > 0).sum(dim=1).max()))
+        w_sel, sel = w.topk(n_sel, dim=1)                                                  # [B, K]
+        k = torch.arange(Fq, device=D.device, dtype=torch.float64)
+        p0 = ph0.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double() * unit           # [B, K, F]
+        p1 = frames(ph, rows1.view(B, n_out).gather(1, sel).view(-1)).double() * unit
+        dev = p1 - p0 - (2 * math.pi * hop / n_fft) * k
+        adv = (2 * math.pi * hop / n_fft) * k + dev - 2 * math.pi * torch.round(dev / (2 * math.pi))
+        ref = p0 + alpha.double().gather(1, sel)[:, :, None] * adv                        # input phase at the read position
+        diff = ref - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double()
+        wd = w_sel.double()[:, :, None]
+        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))  # [B, F]
+        acc += shift.to(rdt)[:, None, :]
+    S = torch.complex(m * torch.cos(acc), m * torch.sin(acc))                            # [B, n_out, F]
+    return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
 def time_stretch(x: torch.Tensor, # `[B, T]`
@@ -299,9 +349,13 @@ def time_stretch(x: torch.Tensor, # `[B, T]`
     y = istft(S, n_fft, hop, window=window, length=n_out)
     # torch.istft normalises by the window overlap of *all* frames; an example's own output ends at its own
     # last frame, so renormalise by its own overlap (what librosa does for one example on its own)
-    w2 = _window(window, n_fft, x) ** 2
-    def env(mask): return torch.nn.functional.conv_transpose1d(mask[:, None], w2[None, None], stride=hop)[:, 0, n_fft // 2 : n_fft // 2 + n_out]
-    frames = torch.arange(S.shape[-1], device=x.device)
-    own, every = env((frames < out_frames[:, None]).to(x.dtype)), env(torch.ones_like(frames, dtype=x.dtype)[None])
-    y = y * torch.where(own > 1e-10, every / own.clamp_min(1e-10), torch.zeros_like(own))
+    # With E(m) the overlap of all frames at padded sample m, the frames from K on add up to E(m - K hop) there,
+    # so an example's own overlap is E(m) - E(m - out_frames hop): one overlap-add for the batch, in float64
+    w2 = _window(window, n_fft, x).double() ** 2
+    E = torch.nn.functional.conv_transpose1d(torch.ones(1, 1, S.shape[-1], device=x.device, dtype=torch.float64),
+                                             w2[None, None], stride=hop)[0, 0]
+    m = torch.arange(n_fft // 2, n_fft // 2 + n_out, device=x.device)
+    every, back = E[m], m - out_frames[:, None] * hop                                       # [n_out], [B, n_out]
+    own = every - torch.where(back >= 0, E[back.clamp(min=0)], 0.0)
+    y = y * torch.where(own > 1e-10, every / own.clamp_min(1e-10), 0.0).to(y.dtype)
     return y * (torch.arange(n_out, device=x.device) < out_lengths[:, None]), out_lengths
