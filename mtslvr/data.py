@@ -451,6 +451,24 @@ class Task(NamedTuple):
     query: torch.Tensor
     classes: torch.Tensor
 
+_M32 = 0xFFFFFFFF
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    "A bijective hash of 32-bit words held in int64 (lowbias32's shape; multipliers < 2^31, so no int64 overflow)."
+    x = x ^ (x >> 16); x = (x * 0x21F0AAAD) & _M32
+    x = x ^ (x >> 15); x = (x * 0x735A2D97) & _M32
+    return x ^ (x >> 15)
+
+def _task_keys(seed: int, tasks: torch.Tensor) -> torch.Tensor:
+    "`[B]` 32-bit key of each task index, from `derive_seed(seed, 'tasks')`."
+    from mtslvr.seed import derive_seed
+    k = derive_seed(seed, "tasks")
+    return _mix32(_mix32((tasks & _M32) ^ (k & _M32)) ^ (tasks >> 32) ^ (k >> 32))
+
+def _slot_keys(task_key: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    "`[B, S]` uniform 32-bit keys for slots `[S]` of tasks `[B]`; distinct within a task (the mix is a bijection)."
+    return _mix32(task_key[:, None] ^ slots)  # one round: the task keys are mixed already
+
 class FewShotSampler:
     "Reproducible N-way k-shot tasks over a label vector (MetaAudio semantics); iterable and indexable."
     def __init__(self, labels: torch.Tensor | Sequence[int], # `[N]` class per clip; negative = unlabelled, never drawn
@@ -491,13 +509,13 @@ class FewShotSampler:
         stop = self.n_tasks if stop is None else stop
         if not 0 <= start <= stop <= self.n_tasks: raise IndexError(f"tasks {start}..{stop} outside 0..{self.n_tasks}")
         B, (C, M), n = stop - start, self.table.shape, self.n_way
-        class_u, clip_u = torch.empty(B, C), torch.empty(B, n, M)
-        for b in range(B):  # one small draw per task, from its own generator: task i never depends on the others
-            g = seeded_generator(self.seed, start + b)
-            class_u[b] = torch.rand(C, generator=g); clip_u[b] = torch.rand(n, M, generator=g)
+        # counter-based keys: slot j of task i is a hash of (seed, i, j), so task i never depends on the others
+        task_key = _task_keys(self.seed, torch.arange(start, stop))  # [B]
+        class_u = _slot_keys(task_key, torch.arange(C))  # [B, C]
         rows = torch.topk(class_u, n, dim=1, largest=False).indices  # [B, n] rows: the first n of an argsort, cheaper
         counts = self.counts[rows]  # [B, n]
-        clip_u = clip_u.masked_fill(torch.arange(M) >= counts[..., None], float("inf"))  # padding sorts last
+        clip_u = _slot_keys(task_key, C + torch.arange(n * M)).view(B, n, M)
+        clip_u = clip_u.masked_fill(torch.arange(M) >= counts[..., None], 1 << 32)  # padding sorts last
         cols = torch.topk(clip_u, self.k_shot + self.q_queries, dim=2, largest=False).indices  # [B, n, k + q]
         idx = self.table[rows[..., None], cols]
         return Task(idx[..., :self.k_shot], idx[..., self.k_shot:], self.usable[rows])

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'check_support', 'FewShotTasks', 'preprocess',
-           'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
-           'mean_ci95', 'ResultsTable', 'tasks_from_features', 'evaluate_features', 'EvalConfig', 'load_eval_models',
-           'open_eval_sets', 'run_evaluation']
+__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'GRAM_MAX_PIECES', 'RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'check_support', 'FewShotTasks',
+           'preprocess', 'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote',
+           'evaluate_tasks', 'mean_ci95', 'ResultsTable', 'tasks_from_features', 'evaluate_features', 'EvalConfig',
+           'load_eval_models', 'open_eval_sets', 'run_evaluation']
 
 # %% ../nbs/10_fewshot.ipynb #eff5d3ac
 def _check_features(x, name, ndim):
@@ -187,6 +187,53 @@ def fit_sklearn(support: torch.Tensor, # `[n_tasks, n_support, D]`
     return LinearHeads(coef, icpt)
 
 # %% ../nbs/10_fewshot.ipynb #16604aee
+def _sgd_dual(K: torch.Tensor, # `[n_tasks, n, n]` Gram matrix of each task's supports, in the recursion's dtype
+              labels: torch.Tensor, # `[n_tasks, n]`
+              n_way: int, max_iter: int = 20, eta0: float = 0.1, tol: float = 1e-4, n_iter_no_change: int = 2,
+              shuffle: bool | torch.Tensor = True, generator: torch.Generator | None = None,
+             ) -> tuple[torch.Tensor, torch.Tensor]: # dual coefficients `[n_tasks, C, n]` and intercepts `[n_tasks, C]`
+    "`fit_sgd`'s recursion on Gram matrices: `w = sum_j a_j x_j`, so only inner products of supports are needed."
+    T, n, _ = K.shape
+    dev, dtype = K.device, K.dtype
+    cls = torch.arange(1 if n_way == 2 else n_way, device=dev) + (1 if n_way == 2 else 0)
+    C = len(cls)                                    # two classes: one binary problem, as sklearn
+    M = T * C                                       # independent binary problems, laid out last: every step is contiguous
+    if isinstance(shuffle, torch.Tensor) and tuple(shuffle.shape) != (T, C, max_iter, n):
+        raise ValueError(f"shuffle: expected orders of shape {(T, C, max_iter, n)}, got {tuple(shuffle.shape)}")
+    Y = (labels.unsqueeze(1).to(dev) == cls[:, None]).to(dtype).reshape(M, n).T.contiguous()   # [n, M] targets in {0, 1}
+    # K1[j, :, m] = x_j.x_i + 1 for problem m: a step of size g on sample j moves every score w.x_i + b by g * K1[j, i, m]
+    K1 = (K + 1).permute(1, 2, 0).repeat_interleave(C, 2).contiguous()     # [n, n, M]
+    a, s = K.new_zeros(n, M), K.new_zeros(n, M)     # dual coefficients; every sample's current score w.x + b
+    b, eta, best = K.new_zeros(M), K.new_full((M,), eta0), K.new_full((M,), math.inf)
+    stalls = torch.zeros(M, dtype=torch.long, device=dev)
+    active = torch.ones(M, dtype=torch.bool, device=dev)
+    order = torch.arange(n, device=dev).expand(M, n)
+    perm = torch.rand(T, C, n, generator=generator).argsort(-1).to(dev).reshape(M, n) if shuffle is True else None
+    orders = shuffle.to(dev).reshape(M, max_iter, n) if isinstance(shuffle, torch.Tensor) else None
+    P = K.new_empty(n, M)
+    for epoch in range(max_iter):
+        if not active.any(): break
+        if orders is not None: order = orders[:, epoch]
+        elif shuffle: order = order.gather(-1, perm)  # the same shuffle applied again to the current order
+        visit = order.T.contiguous()                                        # [n, M]: step i visits sample visit[i]
+        Yo, rate = Y.gather(0, visit), -eta * active                        # frozen problems stay put
+        Ko = K1.gather(0, visit[:, None, :].expand(n, n, M))                # [n, n, M]: row i is the sample seen at step i
+        for i in range(n):
+            j = visit[i:i + 1]                                              # [1, M]
+            P[i] = s.gather(0, j)[0]                                        # the score of the sample seen now
+            step = (P[i].sigmoid() - Yo[i]).mul_(rate)
+            a.scatter_add_(0, j, step[None])
+            b += step
+            s.addcmul_(Ko[i], step)                                         # every score after this step
+        loss = (F.softplus(P) - Yo * P).mean(0)                             # each sample's loss when it was visited
+        stalls = torch.where(loss > best - tol, stalls + 1, 0)
+        best = torch.minimum(best, loss)
+        hit = stalls >= n_iter_no_change
+        shrink = hit & (eta > 1e-6)
+        eta, stalls = torch.where(shrink, eta / 5, eta), torch.where(shrink, 0, stalls)
+        active &= ~(hit & ~shrink)
+    return a.T.reshape(T, C, n), b.reshape(T, C)
+
 def fit_sgd(support: torch.Tensor, # `[n_tasks, n_support, D]`
             labels: torch.Tensor, # `[n_tasks, n_support]`
             n_way: int | None = None, # classes per task (None: from the labels)
@@ -202,51 +249,12 @@ def fit_sgd(support: torch.Tensor, # `[n_tasks, n_support, D]`
     "Batched one-vs-rest log-loss SGD with `SGDClassifier`'s adaptive schedule, solved in dual (Gram) form."
     n_way = check_support(support, labels, n_way)
     X = support.to(torch.promote_types(support.dtype, torch.float32))      # no float64 copy of the features
-    T, n, _ = X.shape
-    dev = X.device
     K = (X @ X.transpose(1, 2)).to(dtype)                                   # [T, n, n]
-    cls = torch.arange(1 if n_way == 2 else n_way, device=dev) + (1 if n_way == 2 else 0)
-    C = len(cls)                                    # two classes: one binary problem, as sklearn
-    Y = (labels.unsqueeze(1).to(dev) == cls[:, None]).to(dtype)             # [T, C, n] targets in {0, 1}
-    a, b = X.new_zeros(T, C, n), X.new_zeros(T, C)
-    eta = X.new_full((T, C), eta0)
-    best = X.new_full((T, C), math.inf)
-    a, b, eta, best = (v.to(dtype) for v in (a, b, eta, best))
-    stalls = torch.zeros(T, C, dtype=torch.long, device=dev)
-    active = torch.ones(T, C, dtype=torch.bool, device=dev)
-    tix = torch.arange(T, device=dev)[:, None, None, None]                 # for gathering K in visiting order
-    if isinstance(shuffle, torch.Tensor) and tuple(shuffle.shape) != (T, C, max_iter, n):
-        raise ValueError(f"shuffle: expected orders of shape {(T, C, max_iter, n)}, got {tuple(shuffle.shape)}")
-    order = torch.arange(n, device=dev).expand(T, C, n)
-    perm = torch.rand(T, C, n, generator=generator).argsort(-1).to(dev) if shuffle is True else None
-    for epoch in range(max_iter):
-        if not active.any(): break
-        if isinstance(shuffle, torch.Tensor): order = shuffle[:, :, epoch].to(dev)
-        elif shuffle: order = order.gather(-1, perm)  # the same shuffle applied again to the current order
-        # Work in this epoch's visiting order: step i touches sample order[i], so permute K (both axes),
-        # the targets and the coefficients once per epoch and make every step a plain slice update.
-        Ko = K[tix, order[..., :, None], order[..., None, :]]               # [T, C, n, n]
-        Yo, ao = Y.gather(2, order), a.gather(2, order)
-        rate = -eta * active                                                # frozen problems stay put
-        ps = []
-        for i in range(n):
-            p = torch.linalg.vecdot(ao, Ko[..., i, :]) + b                  # w.x + b for the sample seen now
-            ps.append(p)
-            step = rate * (p.sigmoid() - Yo[..., i])
-            ao[..., i] += step
-            b += step
-        a = a.scatter(2, order, ao)
-        P = torch.stack(ps, -1)                                             # each sample's score when it was visited
-        loss = (F.softplus(P) - Yo * P).mean(-1)
-        stalls = torch.where(loss > best - tol, stalls + 1, 0)
-        best = torch.minimum(best, loss)
-        hit = stalls >= n_iter_no_change
-        shrink = hit & (eta > 1e-6)
-        eta, stalls = torch.where(shrink, eta / 5, eta), torch.where(shrink, 0, stalls)
-        active &= ~(hit & ~shrink)
+    a, b = _sgd_dual(K, labels, n_way, max_iter, eta0, tol, n_iter_no_change, shuffle, generator)
     coef = a.to(X.dtype) @ X                                                # back to primal: [T, C, D]
     if n_way == 2: coef, b = _binary_to_ovr(coef, b)
     return LinearHeads(coef, b)
+
 
 # %% ../nbs/10_fewshot.ipynb #e1d0fd3d
 _MAX_INT = np.iinfo(np.int32).max
@@ -288,25 +296,33 @@ def fit_logreg(support: torch.Tensor, # `[n_tasks, n_support, D]`
               ) -> LinearHeads:
     "Batched L2-regularised multinomial logistic regression, by accelerated gradient descent in dual form."
     n_way = check_support(support, labels, n_way)
-    if not C > 0: raise ValueError(f"fit_logreg: C must be positive, got {C}")
     X = support.to(dtype)
-    T, n, _ = X.shape
-    K = X @ X.transpose(1, 2)                                               # [T, n, n]
-    Y = F.one_hot(labels.long().to(X.device), n_way).to(dtype)              # [T, n, n_way]
+    A, b = _logreg_dual(X @ X.transpose(1, 2), labels, n_way, C, n_steps)  # Gram matrices [T, n, n]
+    return LinearHeads((A.transpose(1, 2) @ X), b, multinomial=True)
+
+def _logreg_dual(K: torch.Tensor, # `[n_tasks, n, n]` Gram matrix of each task's supports, in the solver's dtype
+                 labels: torch.Tensor, # `[n_tasks, n]`
+                 n_way: int, C: float = 1.0, n_steps: int = 300,
+                ) -> tuple[torch.Tensor, torch.Tensor]: # dual coefficients `[n_tasks, n, n_way]`, intercepts `[n_tasks, n_way]`
+    "`fit_logreg`'s solver on Gram matrices: class scores are `K @ A + b`, the weights `A^T X`."
+    if not C > 0: raise ValueError(f"fit_logreg: C must be positive, got {C}")
+    T, n, _ = K.shape
+    Y = F.one_hot(labels.long().to(K.device), n_way).to(K.dtype)            # [T, n, n_way]
     # mean cross-entropy + lam/2 ||W||^2 is lam-strongly convex, L-smooth with L <= lmax([X 1][X 1]^T)/(2n) + lam
     lam = 1.0 / (C * n)
     L = torch.linalg.eigvalsh(K + 1).amax(-1) / (2 * n) + lam               # [T]
     lr = (1 / L)[:, None, None]
     q = (lam / L).sqrt()[:, None, None]
     mom = (1 - q) / (1 + q)
-    A, b = X.new_zeros(T, n, n_way), X.new_zeros(T, 1, n_way)
+    A, b = K.new_zeros(T, n, n_way), K.new_zeros(T, 1, n_way)
     A_prev, b_prev = A, b
     for _ in range(n_steps):
         Av, bv = A + mom * (A - A_prev), b + mom * (b - b_prev)            # look-ahead point
         G = ((K @ Av + bv).softmax(-1) - Y) / n                             # d(mean CE)/d(scores)
         A_prev, b_prev = A, b
         A, b = Av - lr * (G + lam * Av), bv - lr * G.sum(1, keepdim=True)
-    return LinearHeads((A.transpose(1, 2) @ X), b[:, 0], multinomial=True)
+    return A, b[:, 0]
+
 
 # %% ../nbs/10_fewshot.ipynb #7e7a569e
 def majority_vote(proba: torch.Tensor, # `[P, n_way]` class probabilities of each piece
@@ -337,6 +353,13 @@ def _pad_by_task(x, task, n_tasks):
     out[task, pos] = x
     return out, pos
 
+def _fit_extra(classifier, sklearn_shuffle, seed, n_tasks, n_way, n_support, gen, kwargs):
+    "The random state a chunk's fit gets: sklearn's seeds, its shuffle orders, or the batched solver's generator."
+    if classifier == "sklearn": return {"seed": seed}
+    if classifier == "logreg": return {}
+    if sklearn_shuffle: return {"shuffle": sklearn_orders(range(seed, seed + n_tasks), n_way, n_support, kwargs.get("max_iter", 20))}
+    return {"generator": gen}
+
 def evaluate_tasks(tasks: FewShotTasks,
                    classifier: str = "sgd", # "sgd" (batched, default), "logreg" (multinomial) or "sklearn" (reference)
                    l2: bool = False, # L2-normalise features first
@@ -354,10 +377,7 @@ def evaluate_tasks(tasks: FewShotTasks,
     accs = []
     for start in range(0, tasks.n_tasks, chunk_size):
         sub = preprocess(tasks.select(start, min(start + chunk_size, tasks.n_tasks)), l2, standardise)
-        extra = ({"seed": seed + start} if classifier == "sklearn" else {} if classifier == "logreg"
-                 else {"shuffle": sklearn_orders(range(seed + start, seed + start + sub.n_tasks), sub.n_way,
-                                                 sub.support.shape[1], kwargs.get("max_iter", 20))}
-                 if sklearn_shuffle else {"generator": gen})
+        extra = _fit_extra(classifier, sklearn_shuffle, seed + start, sub.n_tasks, sub.n_way, sub.support.shape[1], gen, kwargs)
         heads = fit(sub.support, sub.support_labels, sub.n_way, **extra, **kwargs)
         task = sub.query_task
         padded, pos = _pad_by_task(sub.query, task, sub.n_tasks)
@@ -432,13 +452,10 @@ class ResultsTable:
     def _repr_markdown_(self): return self.to_markdown()
 
 # %% ../nbs/10_fewshot.ipynb #07f877a8
-def tasks_from_features(feats, # `mtslvr.features.Features` of a set
-                        task, # `mtslvr.data.Task` batch: support `[T, n_way, k_shot]`, query `[T, n_way, q]` clip indices
-                        generator: torch.Generator | None = None, # draws the supports' pieces
-                       ) -> FewShotTasks:
-    "Tasks from clip indices: a support is one random piece of its clip, a query is all of its pieces."
+def _task_pieces(feats, task, generator=None):
+    """Piece rows of a batch of tasks: support `[T, S]` (one random piece per support clip) and labels `[T, S]`,
+    query pieces `[P]` (all of each query clip's), query labels `[T, Q]` and each piece's query clip `[P]` (sorted)."""
     bank, off = feats.pieces, feats.offsets.to(feats.pieces.device)
-    _check_features(bank, "features", 2)
     n_clips = len(off) - 1
     sc, qc = task.support.long(), task.query.long()
     if sc.ndim == 2: sc, qc = sc[None], qc[None]  # one task
@@ -450,15 +467,57 @@ def tasks_from_features(feats, # `mtslvr.features.Features` of a set
     s_lab, q_lab = lab.repeat_interleave(K).expand(T, -1), lab.repeat_interleave(qc.shape[1] // W).expand(T, -1)
     n_pc = off.diff()
     u = torch.rand(sc.shape, generator=generator).to(bank.device)
-    support = bank[off[sc] + (u * n_pc[sc]).long().clamp_max(n_pc[sc] - 1)]       # [T, S, D]
+    support = off[sc] + (u * n_pc[sc]).long().clamp_max(n_pc[sc] - 1)                # [T, S]
     qflat = qc.flatten()
     reps = n_pc[qflat]
     clip_of_piece = torch.repeat_interleave(torch.arange(len(qflat), device=bank.device), reps)
     first = torch.repeat_interleave(reps.cumsum(0) - reps, reps)
     piece = off[qflat][clip_of_piece] + torch.arange(len(clip_of_piece), device=bank.device) - first
-    return FewShotTasks(support, s_lab, bank[piece], q_lab, clip_of_piece)
+    return support, s_lab, piece, q_lab, clip_of_piece
+
+def tasks_from_features(feats, # `mtslvr.features.Features` of a set
+                        task, # `mtslvr.data.Task` batch: support `[T, n_way, k_shot]`, query `[T, n_way, q]` clip indices
+                        generator: torch.Generator | None = None, # draws the supports' pieces
+                       ) -> FewShotTasks:
+    "Tasks from clip indices: a support is one random piece of its clip, a query is all of its pieces."
+    _check_features(feats.pieces, "features", 2)
+    support, s_lab, piece, q_lab, clip_of_piece = _task_pieces(feats, task, generator)
+    return FewShotTasks(feats.pieces[support], s_lab, feats.pieces[piece], q_lab, clip_of_piece)
+
 
 # %% ../nbs/10_fewshot.ipynb #f35a5bd4
+GRAM_MAX_PIECES = 8192 # `evaluate_features` uses the Gram path up to this many pieces (an `[N, N]` matrix)
+
+def _evaluate_gram(G, # `[N, N]` inner products of the (preprocessed) feature bank, in the solver's input dtype
+                   s_piece, s_lab, q_piece, q_lab, q_clip, # from `_task_pieces`
+                   n_way, classifier, seed, sklearn_shuffle=False, chunk_size=2048, **kwargs):
+    "`evaluate_tasks` for the Gram-form solvers, reading every inner product from `G` instead of copying features."
+    if chunk_size < 1: raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    T, S = s_piece.shape
+    Q = q_lab.shape[1]
+    gen, accs = torch.Generator().manual_seed(seed), []
+    dtype = kwargs.pop("dtype", torch.float64)
+    for start in range(0, T, chunk_size):
+        stop = min(start + chunk_size, T)
+        sp, sl, ql = s_piece[start:stop], s_lab[start:stop], q_lab[start:stop]
+        lo, hi = torch.searchsorted(q_clip, torch.tensor([start * Q, stop * Q], device=q_clip.device)).tolist()
+        clip = q_clip[lo:hi] - start * Q                                    # pieces of these tasks' query clips
+        task = clip // Q                                                    # [P]
+        K = G[sp[:, :, None], sp[:, None, :]].to(dtype)                     # [t, S, S] supports' Gram matrices
+        Gq = G[q_piece[lo:hi, None], sp[task]].to(dtype)                    # [P, S] query piece . its task's supports
+        extra = _fit_extra(classifier, sklearn_shuffle, seed + start, stop - start, n_way, S, gen, kwargs)
+        if classifier == "sgd":
+            a, b = _sgd_dual(K, sl, n_way, **extra, **kwargs)               # [t, C, S], [t, C]
+            if n_way == 2: a, b = _binary_to_ovr(a, b)
+            p = (torch.linalg.vecdot(a[task], Gq[:, None, :]) + b[task]).sigmoid()  # one-vs-rest, normalised as sklearn
+            proba = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+        else:
+            A, b = _logreg_dual(K, sl, n_way, **kwargs)                     # [t, S, n_way], [t, n_way]
+            proba = (torch.einsum("psw,ps->pw", A[task], Gq) + b[task]).softmax(-1)
+        pred = majority_vote(proba, clip, (stop - start) * Q).view(stop - start, Q)
+        accs.append((pred == ql.to(pred.device)).double().mean(1))
+    return torch.cat(accs)
+
 def evaluate_features(feats, # `Features` of a set (all the classes tasks may use)
                       n_way: int = 5, k_shot: int = 1, q_queries: int = 1, n_tasks: int = 1000,
                       classifier: str = "sgd", # "sgd" (batched, = sklearn's semantics), "sklearn" (reference loop), "logreg"
@@ -466,13 +525,29 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
     "Per-task accuracies of `n_tasks` few-shot tasks on `feats`."
     from mtslvr.data import FewShotSampler
     from mtslvr.seed import seeded_generator
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier: unknown {classifier!r}; choose one of {sorted(CLASSIFIERS)}")
     sampler = FewShotSampler(feats.labels, n_way, k_shot, q_queries, n_tasks, seed)
+    bank = feats.pieces
+    _check_features(bank, "features", 2)
+    # The batched solvers need only inner products: with at most GRAM_MAX_PIECES pieces, take them all at once from
+    # one [N, N] matrix instead of copying 2 x D floats per support and query piece. Standardising with each task's
+    # support statistics rescales every feature per task, which no single Gram matrix holds: the explicit path.
+    gram = classifier in ("sgd", "logreg") and not kw.get("standardise", False) and len(bank) <= GRAM_MAX_PIECES
+    if gram:
+        opts = dict(kw)
+        if opts.pop("l2", False): bank = F.normalize(bank, dim=-1)  # as `preprocess`: every vector on its own
+        opts.pop("standardise", None)
+        dt = opts.get("dtype", torch.float64) if classifier == "logreg" else torch.promote_types(bank.dtype, torch.float32)
+        G = bank.to(dt) @ bank.to(dt).T                                    # [N, N], the precision the explicit path uses
     out = []
     for start in range(0, n_tasks, chunk):
         t = sampler.tasks(start, min(n_tasks, start + chunk))
-        tasks = tasks_from_features(feats, t, seeded_generator(seed, "support-pieces", start))
-        out.append(evaluate_tasks(tasks, classifier, seed=seed + start, **kw))
+        g = seeded_generator(seed, "support-pieces", start)
+        if gram: out.append(_evaluate_gram(G, *_task_pieces(feats, t, g), n_way, classifier, seed + start, **opts))
+        else: out.append(evaluate_tasks(tasks_from_features(feats, t, g), classifier, seed=seed + start, **kw))
     return torch.cat(out)
+
 
 # %% ../nbs/10_fewshot.ipynb #e3444f8e
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
