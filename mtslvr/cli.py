@@ -29,7 +29,9 @@ def _named_folders(items: list[str], flag: str) -> dict:
 
 def _cmd_demo(a):
     from mtslvr.demo import run_demo
-    run_demo(a.out, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, profile=a.profile,
+    variants = {}
+    if a.variants: variants = dict(variants=tuple(v.strip() for v in a.variants.split(",") if v.strip()))
+    run_demo(a.out, **variants, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, profile=a.profile,
              pool=a.pool, sets=_named_folders(a.eval_set, "--eval-set") or None, progress=not a.quiet,
              invariance={k: v for k, v in dict(n_clips=a.clips, n_values=a.values).items() if v is not None})
 
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a named evaluation set (mtslvr.data.DATASETS) and its folder; repeatable (default: the bundled sets)")
     d.add_argument("--clips", type=int, default=None, help=f"clips per set for the invariance (default: the profile's; demo {dp['invariance']['n_clips']})")
     d.add_argument("--values", type=int, default=None, help=f"grid values per augmentation (default: the profile's; demo {dp['invariance']['n_values']})")
+    d.add_argument("--variants", default=None, help="comma-separated variants to pre-train (default: cont_only,pred_only,mt_simple,mt_split,mt_parallel)")
     d.add_argument("--full", action="store_true", help="all seven variants with SimCLR and SimSiam, 3x the steps")
     d.add_argument("--seed", type=int, default=0, help="the one seed of the whole run (default 0)")
     d.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
