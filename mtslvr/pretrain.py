@@ -73,6 +73,7 @@ class PretrainConfig:
     early_stop: int = 0  # stop after this many validations without improvement (0 = never)
     checkpoint_every: int = 50  # steps between `last` checkpoints
     log_every: int = 10  # steps between metric rows in metrics.csv
+    tensorboard: bool = False  # also write the metrics as TensorBoard scalars to out_dir/tensorboard (pip install tensorboard)
     out_dir: str = "runs/pretrain"  # run folder: config, checkpoints, metrics, encoder
     resume: bool = False  # continue from out_dir/checkpoints/last.pt
     # machine
@@ -399,9 +400,15 @@ def open_pool(c: PretrainConfig):
 METRIC_COLUMNS = ("step", "loss", "cont", "mlap", "mlap_acc", "cont_acc", "lr", "val_loss", "seconds")
 
 class MetricsLog:
-    "Append-only CSV of training metrics; `truncate(step)` drops rows after `step`."
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    "Append-only CSV of training metrics (and TensorBoard scalars, optionally); `truncate(step)` drops rows after `step`."
+    def __init__(self, path: str | Path,
+                 tensorboard: str | Path | None = None): # a folder for TensorBoard event files too (needs the tensorboard package)
+        self.path, self.writer = Path(path), None
+        if tensorboard is not None:
+            try: from torch.utils.tensorboard import SummaryWriter
+            except ImportError: raise ConfigError("config field 'tensorboard': true needs the tensorboard package: "
+                                                  "pip install tensorboard (or set tensorboard=false)") from None
+            self.writer = SummaryWriter(str(tensorboard))
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(",".join(METRIC_COLUMNS) + "\n")
@@ -415,6 +422,10 @@ class MetricsLog:
         vals = [row.get(k, "") for k in METRIC_COLUMNS]
         with open(self.path, "a") as f:
             f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in vals) + "\n")
+        if self.writer is not None:  # a resumed run writes its steps again: TensorBoard shows the later values
+            for k in METRIC_COLUMNS[1:]:
+                if isinstance(row.get(k), (int, float)): self.writer.add_scalar(k, row[k], int(row["step"]))
+            self.writer.flush()
 
     def read(self) -> list[dict]:
         import csv
@@ -532,7 +543,7 @@ def pretrain(c: PretrainConfig, # the run's configuration
     if c.compile: step_fn = torch.compile(step_fn)
     if lead:
         save_config(c, out / "config.json", pool=dict(clips=len(pool), train=len(train_idx), val=len(val_idx)), world_size=world)
-        log = MetricsLog(out / "metrics.csv"); log.truncate(state["step"])
+        log = MetricsLog(out / "metrics.csv", out / "tensorboard" if c.tensorboard else None); log.truncate(state["step"])
     amp = _amp(c, device)
     train.steps = range(state["step"], c.steps)
     loader = torch.utils.data.DataLoader(train, batch_size=None, shuffle=False, num_workers=c.workers,
