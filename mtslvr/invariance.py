@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -431,5 +432,10 @@ def run_analysis(models: dict, # {name: `AudioEncoder` or the path of a saved on
         t.to_csv(out_dir / f"{k}.csv")
         t.figure().write_html(out_dir / f"{k}.html", include_plotlyjs="cdn")
         out(""); out(t.to_markdown())
-    out(f"\nwrote {out_dir}/ ({', '.join(tables)} as .md, .csv and .html; grids.md) in {time.perf_counter() - t0:.1f} s")
+    from mtslvr.pretrain import environment_info
+    summary = dict(models={m: getattr(e, "config", {}) for m, e in models.items()}, sets=names, n_clips=n_clips, seconds=seconds,
+                   n_values=n_values, batch_size=batch_size, shrinkage=shrinkage, n_tasks=n_tasks, seed=seed,
+                   environment=environment_info(), elapsed=round(time.perf_counter() - t0, 1))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))  # the settings and versions of these numbers
+    out(f"\nwrote {out_dir}/ ({', '.join(tables)} as .md, .csv and .html; grids.md, summary.json) in {time.perf_counter() - t0:.1f} s")
     return dict(tables=tables, out_dir=out_dir, seconds=time.perf_counter() - t0)

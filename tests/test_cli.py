@@ -92,7 +92,7 @@ def test_invariance_on_saved_encoders(tmp_path):
     for row in ("mt_split-simclr / contrastive", "mt_split-simclr / predictive", "cont / contrastive"):
         assert f"| {row} |" in r.stdout
     assert "| keywords | Avg |" in r.stdout  # head weights: only the multi-task model
-    assert {p.name for p in (tmp_path / "run").iterdir()} == {"grids.md"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"grids.md", "summary.json"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
                                                                              for e in ("md", "csv", "html")}
 
 

@@ -57,7 +57,7 @@ def test_analyse_notebook_runs_headlessly(tmp_path):
     pm.execute_notebook(str(EXP / "analyse.ipynb"), str(out), cwd=str(EXP), progress_bar=False,
                         parameters=dict(n_clips=4, seconds=0.5, n_values=1, n_tasks=10, out_dir=str(tmp_path / "run")))
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} == {"grids.md"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+    assert {p.name for p in run.iterdir()} == {"grids.md", "summary.json"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
                                                               for e in ("md", "csv", "html")}
     assert "| random mt_split / predictive |" in (run / "invariance.md").read_text()
     nb = json.loads(out.read_text())
