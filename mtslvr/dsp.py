@@ -318,7 +318,11 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         wd = w_sel.double()[:, :, None]
         shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))  # [B, F]
         acc += shift.to(rdt)[:, None, :]
-    S = torch.complex(m * torch.cos(acc), m * torch.sin(acc))                            # [B, n_out, F]
+    if m.requires_grad: S = torch.complex(m * torch.cos(acc), m * torch.sin(acc))        # [B, n_out, F]
+    else:  # the products written straight into the interleaved complex layout: half the time of torch.complex
+        S = torch.empty(B, n_out, Fq, 2, device=D.device, dtype=rdt)
+        torch.mul(m, torch.cos(acc), out=S[..., 0]); torch.mul(m, torch.sin(acc), out=S[..., 1])
+        S = torch.view_as_complex(S)
     return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
