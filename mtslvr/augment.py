@@ -83,6 +83,9 @@ class Augmentation(nn.Module):
         p = self.check_params(params, x.shape[0], x.device)
         # record what was applied, as given (so a replay is bit-identical), one value per example
         self.last_params = {k: torch.as_tensor(params[k], device=x.device).expand(x.shape[0]).clone() for k in p}
+        return self._apply_in_chunks(x, p)
+
+    def _apply_in_chunks(self, x, p):
         B, n = x.shape[0], self.cpu_chunk
         if x.device.type == "cpu" and B > n:
             # the STFT-based augmentations' [B, F, frames] float64 temporaries outgrow the CPU's caches:
@@ -109,26 +112,45 @@ class PitchShift(Augmentation):
 
     def _draw(self, n, g): return {"semitones": _uniform(n, *self.semitones, g).float()}
 
-    def apply(self, x, semitones):
+    def apply(self, x, semitones, stretch=None):
+        "`stretch [B]` (optional): a time-stretch rate done in the same phase-vocoder pass (see the text)."
         B, T = x.shape
         a = torch.pow(2.0, semitones / 12.0)                    # frequency factor, float64
+        rate = 1.0 / a if stretch is None else stretch / a      # the vocoder's rate: pitch shift's 1/a, times the stretch
         kw = dict(n_fft=self.n_fft, hop_length=self.hop_length, window=self.window)
         y = torch.zeros_like(x)
         up = (a >= 1).nonzero().squeeze(1)
         if len(up):     # up: resample by 1/a (T/a samples, frequencies times a), then stretch back to T
             xr, lengths = resample(x.index_select(0, up), 1.0 / a[up])
-            yu, _ = time_stretch(xr, 1.0 / a[up], lengths=lengths.clamp(max=xr.shape[1]), out_length=T, **kw)
+            yu, _ = time_stretch(xr, rate[up], lengths=lengths.clamp(max=xr.shape[1]), out_length=T, **kw)
             y = y.index_copy(0, up, yu.to(x.dtype))
         down = (a < 1).nonzero().squeeze(1)
         if len(down):   # down: stretch to T a samples first, then resample by 1/a back to T (librosa's order)
             ad = a[down]
-            width = min(T, math.ceil(T * float(ad.max())) + 1)  # every example's T a samples and at least one zero
-            xs, _ = time_stretch(x.index_select(0, down), 1.0 / ad, out_length=width, **kw)
+            width = min(T, math.ceil(T * float(ad.max())) + 1) if stretch is None else T  # every example's T a samples and at least one zero
+            xs, _ = time_stretch(x.index_select(0, down), rate[down], out_length=width, **kw)
+            if stretch is not None:  # the pitch shift's output ends at T: keep what the resampler maps there, T a samples
+                # (stretched to T, not to the batch's width: the vocoder's phase reference looks at every output
+                # frame, and where the stretch reaches past T a, a width set by the batch would change what it sees)
+                xs = xs * (torch.arange(width, device=x.device) < torch.round(T * ad)[:, None])
             # resampled from T samples (zeros past T a) whatever the batch: the FFT resampler's period, and so
             # each example's result, must not depend on the other examples
             yd, _ = resample(torch.nn.functional.pad(xs, (0, T - width)), 1.0 / ad, out_length=T)
+            if stretch is not None:  # the time stretch's output ends at T / rate (zeros after, as TimeStretch pads)
+                yd = yd * (torch.arange(T, device=x.device) < torch.round(T / stretch[down])[:, None])
             y = y.index_copy(0, down, yd.to(x.dtype))
         return y
+
+    def shift_and_stretch(self, x: torch.Tensor, # `[B, T]`
+                          params: dict, # this augmentation's parameters (`semitones [B]`)
+                          rate, # `[B]` (or a number): the time stretch's rate, in `TimeStretch`'s limits
+                         ) -> torch.Tensor: # `[B, T]`
+        "Pitch shift, then `TimeStretch` by `rate` (cropped or zero-padded to T), in one STFT round trip per example."
+        check_batch(x, self.name)
+        p = self.check_params(params, x.shape[0], x.device)
+        p["stretch"] = per_example(rate, x.shape[0], self.name, "rate", device=x.device, dtype=torch.float64,
+                                   low=TimeStretch.limits["rate"][0], high=TimeStretch.limits["rate"][1])
+        return self._apply_in_chunks(x, p)
 
 # %% ../nbs/02_augment.ipynb #46a6aca1
 _FADE_SHAPES = ("linear", "logarithmic", "exponential")

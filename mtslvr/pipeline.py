@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .augment import AUGMENTATIONS, make_augmentation
+from .augment import AUGMENTATIONS, PitchShift, TimeStretch, make_augmentation
 from .dsp import check_batch
 
 # %% auto #0
@@ -86,19 +86,41 @@ class Pipeline:
                              "sample one per batch with sample_pipeline(x.shape[0], ...)")
         y = torch.cat([x, x])
         order = torch.cat([self.order, self.order])
+        params = {n: {k: torch.cat([self.params[0][n][k], self.params[1][n][k]]) for k in self.params[0][n]}
+                  for n in self.params[0]}
+        fused = self.fused(order)                                 # [2B, 7]: pitch shift + time stretch done here as one
+        order = order.masked_fill(torch.nn.functional.pad(fused[:, :-1], (1, 0)), -2)   # -2: done with the one before
+        ps, ts = AUGMENTATIONS.index("pitch_shift"), AUGMENTATIONS.index("time_stretch")
         for pos in range(order.shape[1]):
             col = order[:, pos]
-            if not bool((col >= 0).any()): break
-            for a, name in enumerate(AUGMENTATIONS):
-                idx = (col == a).nonzero().squeeze(1)
+            if bool((col == -1).all()): break
+            groups = [(a, name, (col == a) & ~fused[:, pos] if a in (ps, ts) else col == a) for a, name in enumerate(AUGMENTATIONS)]
+            for a, name, rows in groups + [(-2, "pitch_shift", fused[:, pos])]:
+                idx = rows.nonzero().squeeze(1)
                 if len(idx) == 0: continue
-                p = {k: torch.cat([self.params[0][name][k], self.params[1][name][k]]) for k in self.params[0][name]}
                 dev_idx = idx.to(x.device)
-                sub = {k: v.index_select(0, dev_idx) for k, v in p.items()}
+                sub = {k: v.index_select(0, dev_idx) for k, v in params[name].items()}
                 # in place: y is this call's own tensor, and a copy of all 2B views per group costs
                 # as much as a cheap augmentation (index_select's backward does not need y's values)
-                y.index_copy_(0, dev_idx, self.augmentations[name](y.index_select(0, dev_idx), params=sub))
+                if a == -2:
+                    out = self.augmentations[name].shift_and_stretch(y.index_select(0, dev_idx), sub,
+                                                                     params["time_stretch"]["rate"].index_select(0, dev_idx))
+                else: out = self.augmentations[name](y.index_select(0, dev_idx), params=sub)
+                y.index_copy_(0, dev_idx, out)
         return y[:B], y[B:]
+
+    def fused(self, order: torch.Tensor | None = None) -> torch.Tensor:
+        "`[N, 7]` bool (N = rows of `order`, default the pipeline's): where a pitch shift and a time stretch adjacent in the order are applied as one."
+        order = self.order if order is None else order
+        ps, ts = self.augmentations["pitch_shift"], self.augmentations["time_stretch"]
+        out = torch.zeros(order.shape, dtype=torch.bool)
+        # only the module pair that composes exactly: the same STFT, the default classes
+        if not (isinstance(ps, PitchShift) and isinstance(ts, TimeStretch) and (ps.n_fft, ps.hop_length) == (ts.n_fft, ts.hop_length)
+                and torch.equal(ps.window.cpu(), ts.window.cpu())): return out
+        a, b = order[:, :-1], order[:, 1:]
+        i, j = AUGMENTATIONS.index("pitch_shift"), AUGMENTATIONS.index("time_stretch")
+        out[:, :-1] = ((a == i) & (b == j)) | ((a == j) & (b == i))
+        return out
 
 def sample_pipeline(batch_size: int, # examples in the batch
                     generator: torch.Generator | None = None, # CPU generator: structure, then view 1's and view 2's parameters
