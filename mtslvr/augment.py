@@ -15,8 +15,8 @@ from torch import nn
 from .dsp import check_batch, hann_window, irfft, per_example, resample, time_stretch
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'AUGMENTATION_CLASSES', 'Augmentation', 'PitchShift', 'Fade', 'hash_uniform', 'colored_noise',
-           'WhiteNoise', 'MixedNoise', 'TimeMasking', 'TimeShift', 'TimeStretch', 'make_augmentation']
+__all__ = ['AUGMENTATIONS', 'AUGMENTATION_CLASSES', 'Augmentation', 'PitchShift', 'Fade', 'hash_bits', 'hash_uniform',
+           'colored_noise', 'WhiteNoise', 'MixedNoise', 'TimeMasking', 'TimeShift', 'TimeStretch', 'make_augmentation']
 
 # %% ../nbs/02_augment.ipynb #20227f10
 AUGMENTATIONS = ("pitch_shift", "fade", "white_noise", "mixed_noise", "time_masking", "time_shift", "time_stretch")
@@ -223,28 +223,33 @@ def _hash32_bits(x):
     x = x ^ ((x >> 15) & 0x1FFFF); x = x * (0x846CA68B - 2**32)
     return x ^ ((x >> 16) & 0xFFFF)
 
-def hash_uniform(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
-    "Uniform numbers in (0, 1), float64 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
+def hash_bits(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
+    "32 random bits per position, int32 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
     key = _hash32(((seed.long() & 0x7FFFFFFF) * 2 + stream) & _M32)[:, None]
     salt = _hash32(key ^ 0x9E3779B9)
     i = torch.arange(n, device=seed.device, dtype=torch.int32)[None]
-    h = _hash32_bits(_hash32_bits(i ^ _as_int32(key)) ^ _as_int32(salt))    # = _hash32(_hash32(i ^ key) ^ salt)
-    return ((h.long() & _M32).double() + 0.5) / 2.0 ** 32
+    return _hash32_bits(_hash32_bits(i ^ _as_int32(key)) ^ _as_int32(salt))    # = _hash32(_hash32(i ^ key) ^ salt)
+
+def hash_uniform(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
+    "Uniform numbers in (0, 1), float64 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
+    return ((hash_bits(seed, n, stream).long() & _M32).double() + 0.5) / 2.0 ** 32
 
 def colored_noise(seed: torch.Tensor, # `[B]` int64, the realisation
                   f_decay: torch.Tensor, # `[B]`: power spectrum ~ 1 / f^f_decay
                   length: int, dtype=torch.float32) -> torch.Tensor: # `[B, length]`, unit power
     "Coloured Gaussian noise, one realisation per seed, made in the frequency domain."
     nf = length // 2 + 1
-    u1, u2 = hash_uniform(seed, nf, 0), hash_uniform(seed, nf, 1)
-    # complex Gaussian bins (Box-Muller) shaped by f^(-f_decay / 2), DC zero; real and imaginary parts as
-    # real tensors (complex elementwise paths are slow on the CPU), in the output's precision
-    f = torch.arange(nf, device=seed.device, dtype=torch.float64) / length
-    shaping = torch.where(f > 0, f.clamp_min(1e-12)[None] ** (-f_decay.double()[:, None] / 2), torch.zeros(()))
-    amp = (torch.sqrt(-2 * torch.log(u1)) * shaping).to(dtype)
-    theta = ((2 * math.pi) * u2).to(dtype)
-    n = irfft(torch.complex(amp * torch.cos(theta), amp * torch.sin(theta)), n=length)
-    return n / n.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-30)
+    # A bin's real and imaginary parts are the two 16-bit halves of one hash, read in place as int16 (uniform
+    # on [-32768, 32767], centred by + 1/2): already the interleaved complex layout. Uniform, not Gaussian,
+    # bins: every noise sample sums thousands of them, so the noise is Gaussian all the same (central limit;
+    # tested below), for one hash per bin and no log, sqrt, cos or sin.
+    spec = hash_bits(seed, nf).view(torch.int16).to(dtype).add_(0.5).view(-1, nf, 2)
+    k = torch.arange(nf, device=seed.device, dtype=dtype)
+    # shaped by f^(-f_decay / 2) = exp(-f_decay / 2 * log f), DC zero
+    shaping = torch.exp(torch.log(k.clamp_min(1) / length)[None] * (-0.5 * f_decay.to(device=seed.device, dtype=dtype)[:, None]))
+    shaping[:, 0] = 0
+    n = irfft(torch.view_as_complex(spec.mul_(shaping[:, :, None])), n=length)
+    return n.mul_(math.sqrt(length) / torch.linalg.vector_norm(n, dim=1, keepdim=True).clamp_min(1e-30))
 
 class _Noise(Augmentation):
     integer = ("seed",)
@@ -264,8 +269,8 @@ class _Noise(Augmentation):
 
     def apply(self, x, snr_db, f_decay, seed):
         noise = colored_noise(seed, f_decay, x.shape[1], x.dtype)
-        power = x.pow(2).mean(dim=1, dtype=torch.float64)
-        gain = torch.sqrt(power / 10 ** (snr_db / 10))          # silent clip: power 0, gain 0
+        rms = torch.linalg.vector_norm(x, dim=1).double() / math.sqrt(x.shape[1])
+        gain = rms * 10 ** (-snr_db / 20)                       # silent clip: rms 0, gain 0
         return torch.addcmul(x, noise, gain.to(x.dtype)[:, None])
 
 class WhiteNoise(_Noise):
