@@ -165,6 +165,8 @@ def main():
                     help="wall or cpu (process CPU time; fair on a shared machine with --threads 1); default: cpu on CPU, wall on CUDA")
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
+    from mtslvr.dsp import retain_freed_memory
+    allocator = retain_freed_memory()   # what mtslvr's CLI does; it applies to the peers in this process too
     if a.peer_batch > a.batch and not a.skip_peers: raise SystemExit(f"--peer-batch ({a.peer_batch}) must be <= --batch ({a.batch})")
     random.seed(0); torch.manual_seed(0); np.random.seed(0)
     dev = torch.device(a.device)
@@ -174,7 +176,7 @@ def main():
     x = real_clips(a.batch).to(dev)
     print(f"augmentation benchmark: {a.batch} clips x 5 s @ 16 kHz, two views, k ~ U{{1..7}}; device {dev}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"{clock} clock")
+          f"{clock} clock; freed memory kept for reuse: {allocator}")
 
     def sync():
         if dev.type == "cuda": torch.cuda.synchronize()

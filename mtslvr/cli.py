@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mtslvr` command."
     import os
     if os.environ.get("MTSLVR_TORCH_THREADS"): torch.set_num_threads(int(os.environ["MTSLVR_TORCH_THREADS"]))
+    from mtslvr.dsp import retain_freed_memory
+    retain_freed_memory()   # the process is ours: CPU temporaries reused instead of page-faulted in (see dsp)
     p = build_parser()
     a = p.parse_args(argv)
     if not getattr(a, "func", None):

@@ -13,8 +13,8 @@ import warnings
 import torch
 
 # %% auto #0
-__all__ = ['check_batch', 'per_example', 'hann_window', 'n_frames', 'stft', 'istft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'rfft', 'irfft', 'resample', 'phase_vocoder', 'time_stretch']
+__all__ = ['check_batch', 'per_example', 'hann_window', 'n_frames', 'stft', 'istft', 'overlap_add', 'retain_freed_memory',
+           'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'rfft', 'irfft', 'resample', 'phase_vocoder', 'time_stretch']
 
 # %% ../nbs/01_dsp.ipynb #9635072a
 def check_batch(x, where: str, name: str = "x") -> torch.Tensor:
@@ -61,6 +61,11 @@ def n_frames(length, hop_length: int, n_fft: int | None = None, center: bool = T
     if center: return 1 + length // hop_length
     return 1 + (length - n_fft) // hop_length
 
+def _rows2(f, X, **kw):
+    "Apply the batched FFT `f` to `X [B, n]` with at least two rows: MKL computes a single transform by another path, whose rounding differs, and an example's result must not depend on its batch."
+    if X.shape[0] != 1: return f(X, **kw)
+    return f(X.expand(2, *X.shape[1:]).contiguous(), **kw)[:1]
+
 def _window(window, win_length, ref):
     if window is None: return hann_window(win_length, device=ref.device, dtype=ref.real.dtype)
     if window.ndim != 1 or window.shape[0] != win_length:
@@ -98,10 +103,49 @@ def istft(X: torch.Tensor, # complex `[..., n_fft // 2 + 1, frames]`
         raise ValueError("istft: X must be a complex tensor [..., F, frames] (the output of stft)")
     n_fft = n_fft or 2 * (X.shape[-2] - 1)
     hop_length, win_length = hop_length or n_fft // 4, win_length or n_fft
-    lead = X.shape[:-2]
-    y = torch.istft(X.reshape(-1, *X.shape[-2:]), n_fft, hop_length, win_length, _window(window, win_length, X),
-                    center=center, normalized=False, onesided=True, length=length)
+    lead, (Fq, N) = X.shape[:-2], X.shape[-2:]
+    w = _window(window, win_length, X)
+    if not center or win_length != n_fft or Fq != n_fft // 2 + 1:
+        y = torch.istft(X.reshape(-1, Fq, N), n_fft, hop_length, win_length, w,
+                        center=center, normalized=False, onesided=True, length=length)
+        return y.reshape(*lead, y.shape[-1])
+    # The common case by hand, frame-major (a frame is one row: `stft`'s and the phase vocoder's layout):
+    # torch.istft overlap-adds with a general fold and rebuilds the window's overlap by another one each call
+    frames = _rows2(torch.fft.irfft, X.reshape(-1, Fq, N).transpose(1, 2).reshape(-1, Fq), n=n_fft)
+    frames = frames.view(-1, N, n_fft).mul_(w)
+    y = overlap_add(frames, hop_length)                                  # [B, (N + R - 1) hop]
+    env = overlap_add(w.square().expand(1, N, n_fft), hop_length)[0]     # the window's own overlap
+    start = n_fft // 2
+    stop = start + (hop_length * (N - 1) if length is None else int(length))
+    scale = torch.where(env > torch.finfo(env.dtype).tiny, 1 / env, 0.0)[start:stop]   # librosa: 0 where nothing overlaps
+    y = y[:, start:stop] * scale
+    if y.shape[-1] < stop - start: y = torch.nn.functional.pad(y, (0, stop - start - y.shape[-1]))
     return y.reshape(*lead, y.shape[-1])
+
+def overlap_add(frames: torch.Tensor, # `[..., N, n]`: N frames of n samples
+                hop: int, # frame k starts at sample k * hop
+               ) -> torch.Tensor: # `[..., (N + R - 1) * hop]`, R = ceil(n / hop)
+    "Sum frames placed `hop` samples apart: R adds of hop-sized blocks (each block of every frame at once)."
+    *lead, N, n = frames.shape
+    R = -(-n // hop)
+    if R * hop != n: frames = torch.nn.functional.pad(frames, (0, R * hop - n))
+    blocks = frames.reshape(*lead, N, R, hop)
+    out = torch.zeros(*lead, N + R - 1, hop, device=frames.device, dtype=frames.dtype)
+    for j in range(R): out[..., j : j + N, :] += blocks[..., j, :]
+    return out.reshape(*lead, (N + R - 1) * hop)
+
+def retain_freed_memory(max_block_mb: int = 32) -> bool:
+    "Keep freed CPU memory in the process for reuse (glibc): returns whether the setting took."
+    # glibc hands blocks above 128 KiB back to the OS when freed, and the next tensor of that size
+    # page-faults fresh zeroed pages in: batched DSP allocates many temporaries of a few MB each, and the
+    # faults cost it a third of its time (STFT round trip: 270 -> 480 clips/s, one thread). Serve blocks up to
+    # `max_block_mb` from the heap and keep the heap's free top (the process keeps its peak, not more).
+    import ctypes, ctypes.util, platform
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc": return False
+    try: libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(max_block_mb) << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 # %% ../nbs/01_dsp.ipynb #2543e07e
 _F_SP, _MIN_LOG_HZ = 200.0 / 3, 1000.0
@@ -172,11 +216,6 @@ def _fast_len(n: int) -> int:
         p5 *= 5
     return best
 
-def _rows2(f, X, **kw):
-    "Apply the batched FFT `f` to `X [B, n]` with at least two rows: MKL computes a single transform by another path, whose rounding differs, and an example's result must not depend on its batch."
-    if X.shape[0] != 1: return f(X, **kw)
-    return f(X.expand(2, *X.shape[1:]).contiguous(), **kw)[:1]
-
 def rfft(x: torch.Tensor, n: int | None = None) -> torch.Tensor:
     "`torch.fft.rfft` over the last axis of `x [B, T]`, the same numbers for an example whatever the batch size."
     return _rows2(torch.fft.rfft, x, n=n)
@@ -238,6 +277,16 @@ def resample(x: torch.Tensor, # `[B, T]`
     return y, out_lengths
 
 # %% ../nbs/01_dsp.ipynb #282cd38b
+def _cumsum_frames_(t: torch.Tensor) -> torch.Tensor:
+    "In-place cumulative sum of `t [B, N, F]` over frames (dim 1)."
+    # On the CPU torch's cumsum over a non-last dimension runs element by element: a loop of row adds, each
+    # vectorised over B x F, is about 4x faster once the rows are not tiny
+    if t.device.type == "cpu" and t.shape[0] * t.shape[2] >= 2048:
+        rows = t.unbind(1)
+        for prev, row in zip(rows[:-1], rows[1:]): row.add_(prev)
+        return t
+    return t.cumsum_(dim=1)
+
 def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
                   rate, # > 1 speeds up (fewer frames), < 1 slows down: a number or `[B]`
                   hop_length: int | None = None, # the STFT's hop; default `n_fft // 4`
@@ -259,42 +308,49 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     else: n_frames = per_example(n_frames, B, "phase_vocoder", "n_frames", device=D.device, dtype=torch.long, low=1, high=N)
     out_frames = torch.ceil(n_frames / rate - 1e-9).long()
     n_out = int(out_frames.max()) if n_out is None else int(n_out)
-    # Everything runs frame-major, [B, frames, F] (torch.stft's own layout: D.transpose(1, 2) is free), so a
-    # frame is one contiguous row; on real and imaginary planes in D's precision (complex abs, angle and
-    # polar are slow elementwise paths on the CPU). One extra zero frame N per example: input frames past an
-    # example's own end, and everything past its output's end, read it (librosa pads zero frames).
+    # Frame-major, [B, frames, F] (torch.stft's own layout: D.transpose(1, 2) is free), so a frame is one
+    # contiguous row; on real and imaginary planes in D's precision (complex abs and angle are slow elementwise
+    # paths on the CPU). Rows per example: its N frames, a zero frame N (read past the example's own end, as
+    # librosa pads zero frames), and row N + 1 for the first phase increment (below).
     rdt = D.real.dtype
-    re_im = torch.empty(2, B, N + 1, Fq, device=D.device, dtype=rdt)
+    NR = N + 2
+    re_im = torch.empty(2, B, NR, Fq, device=D.device, dtype=rdt)
     re_im[:, :, :N] = torch.view_as_real(D.transpose(1, 2)).movedim(-1, 0)
-    re_im[:, :, N] = 0
-    mag = torch.hypot(re_im[0], re_im[1]).view(B * (N + 1), Fq)
+    re_im[:, :, N:] = 0
+    mag = torch.hypot(re_im[0], re_im[1])                                                       # [B, NR, F]
     # Phases as fixed-point turns: int32 for a float32 STFT (int64 for float64), 2^bits units per turn.
     # Differences and sums of these integers wrap exactly mod 2^bits, that is mod 2 pi: the phase sum over
     # thousands of frames needs no float64 and no wrapping, and stays as exact as the phases themselves.
     idt, bits = (torch.int64, 64) if rdt == torch.float64 else (torch.int32, 32)
-    turns = torch.atan2(re_im[1], re_im[0]).mul_(1 / (2 * math.pi))                          # [-1/2, 1/2]
-    ph = torch.where(turns >= 0.5, turns - 1, turns).mul_(2.0 ** bits).to(idt).view(B * (N + 1), Fq)
-    unit = 2 * math.pi / 2.0 ** bits                                                            # radians per unit
+    top = 2.0 ** (bits - 1)                                                                     # units per half turn
+    below_top = torch.tensor(top, dtype=rdt).nextafter(torch.tensor(0.0, dtype=rdt)).item()   # (+pi would overflow)
+    ph = torch.atan2(re_im[1], re_im[0]).mul_(top / math.pi).clamp_(max=below_top).to(idt)    # [B, NR, F]
+    unit = math.pi / top                                                                        # radians per unit
+    # dph[j] = ph[j + 1] - ph[j], the increment when an output frame reads frames j and j + 1; an example's
+    # last frame is followed by the zero frame (phase 0), the zero frame by itself; row N + 1 holds frame 0's phase
+    dph = torch.empty(B, NR, Fq, device=D.device, dtype=idt)
+    torch.sub(ph[:, 1 : N + 1], ph[:, :N], out=dph[:, :N])
+    dph[:, N], dph[:, N + 1] = 0, ph[:, 0]
+    base = torch.arange(B, device=D.device) * NR
+    last = base + n_frames - 1
+    dph.view(-1, Fq).index_copy_(0, last, ph.view(-1, Fq).index_select(0, last).neg_())
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
-    alpha = (steps - i0).clamp(0, 1).to(rdt)                   # [B, n_out]
+    alpha = (steps - i0).clamp(0, 1)
     live = torch.arange(n_out, device=D.device) < out_frames[:, None]
     zero = torch.full_like(i0, N)
     i1 = torch.where(live & (i0 + 1 < n_frames[:, None]), i0 + 1, zero)
     i0 = torch.where(live & (i0 < n_frames[:, None]), i0, zero)
-    base = (torch.arange(B, device=D.device) * (N + 1))[:, None]
-    rows0, rows1 = (base + i0).view(-1), (base + i1).view(-1)   # whole frames, read with index_select
-    frames = lambda t, rows: t.index_select(0, rows).view(B, -1, Fq)
-    m = torch.lerp(frames(mag, rows0), frames(mag, rows1), alpha[:, :, None])               # [B, n_out, F]
-    ph0 = frames(ph, rows0)
+    rows0, rows1 = base[:, None] + i0, base[:, None] + i1                                      # [B, n_out]
+    # magnitude (1 - alpha) |D[i0]| + alpha |D[i1]|: two weighted rows per output frame, one embedding_bag
+    m = torch.nn.functional.embedding_bag(torch.stack([rows0, rows1], -1).view(-1, 2), mag.view(-1, Fq), mode="sum",
+                                          per_sample_weights=torch.stack([1 - alpha, alpha], -1).view(-1, 2).to(rdt))
+    m = m.view(B, n_out, Fq)
     # The accumulated phase grows per output frame by expected advance + wrapped deviation, which is, mod 2 pi,
-    # the input's phase difference between the two frames read: add that (the expected advance cancels mod
-    # 2 pi; it matters only for the fractional advance of the peak reference). Exclusive cumulative sum:
-    # frame 0 keeps the input phase.
-    inc = torch.empty(B, n_out, Fq, device=D.device, dtype=idt)
-    inc[:, 0] = ph.view(B, N + 1, Fq)[:, 0]
-    torch.sub(frames(ph, rows1.view(B, n_out)[:, :-1].reshape(-1)), ph0[:, :-1], out=inc[:, 1:])
-    acc = inc.cumsum_(dim=1).to(rdt).mul_(unit)                 # [-pi, pi)
+    # the input's phase difference between the two frames read: dph at the frame read before. Exclusive
+    # cumulative sum: frame 0 keeps the input phase.
+    acc = dph.view(-1, Fq).index_select(0, torch.cat([base[:, None] + N + 1, rows0[:, :-1]], dim=1).view(-1))
+    acc = _cumsum_frames_(acc.view(B, n_out, Fq))                                               # int, exact mod 2 pi
     if phase_reference == "peak":
         # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
@@ -304,25 +360,26 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         # reference instead of one of them winning by rounding, so an example's result does not depend on
         # the batch around it. Weight (energy / max energy)^64 minus 1e-3, floored at 0: only frames within
         # about 10% of the loudest are read, and a frame's weight falls to 0 continuously.
-        energy = torch.linalg.vector_norm(m, dim=2).square_()                              # [B, n_out]
+        energy = torch.linalg.vector_norm(m, dim=2).square()                                   # [B, n_out]
         w = ((energy / energy.amax(dim=1, keepdim=True).clamp_min(1e-30)).pow(64) - 1e-3).clamp_min(0)
         n_sel = max(1, int((w > 0).sum(dim=1).max()))
-        w_sel, sel = w.topk(n_sel, dim=1)                                                  # [B, K]
-        k = torch.arange(Fq, device=D.device, dtype=torch.float64)
-        p0 = ph0.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double() * unit           # [B, K, F]
-        p1 = frames(ph, rows1.view(B, n_out).gather(1, sel).view(-1)).double() * unit
-        dev = p1 - p0 - (2 * math.pi * hop / n_fft) * k
-        adv = (2 * math.pi * hop / n_fft) * k + dev - 2 * math.pi * torch.round(dev / (2 * math.pi))
-        ref = p0 + alpha.double().gather(1, sel)[:, :, None] * adv                        # input phase at the read position
-        diff = ref - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq)).double()
-        wd = w_sel.double()[:, :, None]
-        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))  # [B, F]
-        acc += shift.to(rdt)[:, None, :]
-    if m.requires_grad: S = torch.complex(m * torch.cos(acc), m * torch.sin(acc))        # [B, n_out, F]
-    else:  # the products written straight into the interleaved complex layout: half the time of torch.complex
-        S = torch.empty(B, n_out, Fq, 2, device=D.device, dtype=rdt)
-        torch.mul(m, torch.cos(acc), out=S[..., 0]); torch.mul(m, torch.sin(acc), out=S[..., 1])
-        S = torch.view_as_complex(S)
+        w_sel, sel = w.topk(n_sel, dim=1)                                                      # [B, K]
+        read = lambda t, rows: t.view(-1, Fq).index_select(0, rows.gather(1, sel).view(-1)).view(B, n_sel, Fq)
+        p0 = read(ph, rows0)
+        # the input's advance at the read position: expected + principal deviation, the deviation taken on
+        # the integers (wrapping to [-pi, pi) exactly); the expected advance in turns per bin, k hop / n_fft
+        k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
+        e = torch.frac(k)
+        expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
+        adv = (2 * math.pi * k).to(rdt) + (read(ph, rows1) - p0 - expected_units).to(rdt) * unit
+        # reference minus accumulated phase: input phase at the read position (p0 + alpha adv) - acc
+        diff = (p0 - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))).to(rdt) * unit + alpha.to(rdt).gather(1, sel)[:, :, None] * adv
+        wd = w_sel[:, :, None]
+        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))        # [B, F]
+        phase = torch.add(shift[:, None, :], acc, alpha=unit)                                  # (one pass: to float, scale, rotate)
+    else:
+        phase = acc.to(rdt).mul_(unit)
+    S = torch.complex(m * torch.cos(phase), m * torch.sin(phase))                              # [B, n_out, F]
     return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
@@ -355,13 +412,7 @@ def time_stretch(x: torch.Tensor, # `[B, T]`
     # last frame, so renormalise by its own overlap (what librosa does for one example on its own)
     # With E(m) the overlap of all frames at padded sample m, the frames from K on add up to E(m - K hop) there,
     # so an example's own overlap is E(m) - E(m - out_frames hop): one overlap-add for the batch, in float64
-    # (hop-sized blocks: the window's R = ceil(n_fft / hop) pieces, each added to every frame's block at once)
-    w2 = _window(window, n_fft, x).double() ** 2
-    R, L = -(-n_fft // hop), S.shape[-1]
-    w2 = torch.nn.functional.pad(w2, (0, R * hop - n_fft)).view(R, hop)
-    E = torch.zeros(L + R - 1, hop, device=x.device, dtype=torch.float64)
-    for j in range(R): E[j : j + L] += w2[j]
-    E = E.view(-1)
+    E = overlap_add((_window(window, n_fft, x).double() ** 2).expand(S.shape[-1], n_fft), hop)
     # Before sample K hop - n_fft/2 (K = the example's out_frames) back < 0: own = every, the factor is exactly 1.
     # From there the example's output ends within n_fft/2 + 1 samples (out_lengths <= K hop + 1): only a window
     # of n_fft + hop samples per example needs the factor; everything past out_lengths is zeroed.
