@@ -42,9 +42,8 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def time_it(fn, repeats: int, clock: str = "wall") -> float:
-    """Mean time of `repeats` runs after one warm-up, by `clock`. A mean, not a best: every run draws a new k and
-    new parameters, and the best of a few runs would favour a lucky draw of few augmentations. "cpu" is this
-    process's CPU time: on a machine shared with other jobs it counts the work, not the waiting."""
+    """Mean time of `repeats` runs after one warm-up, by `clock` ("cpu" is this process's CPU time: on a machine
+    shared with other jobs it counts the work, not the waiting)."""
     fn()
     now = CLOCKS[clock]
     t0 = now()
@@ -84,12 +83,10 @@ def authors_transforms(device: torch.device):
     return [lambda x: ps(x), fade, lambda x: wn(x), lambda x: mn(x), mask, lambda x: sh(x), tstretch]
 
 
-def authors_views(x: torch.Tensor, tfs, sync=lambda: None) -> list:
-    "Two views of every clip of `x [B, T]`: per clip k ~ U{1..7} transforms in a random order, shared by its views."
+def authors_views(x: torch.Tensor, tfs, orders: list, sync=lambda: None) -> list:
+    "Two views of every clip of `x [B, T]`, clip i through the transforms `orders[i]` (indices into `tfs`), shared by its views."
     out = []
-    for clip in x:
-        k = random.randint(1, 7)
-        order = random.sample(range(7), k)
+    for clip, order in zip(x, orders):
         for _view in range(2):
             y = clip.reshape(1, 1, -1)
             for i in order:
@@ -117,12 +114,10 @@ def audiomentations_transforms():
             A.TimeStretch(0.5, 1.5, leave_length_unchanged=True, p=1.0)]
 
 
-def audiomentations_views(x: np.ndarray, tfs) -> list:
+def audiomentations_views(x: np.ndarray, tfs, orders: list) -> list:
     "As `authors_views`, with audiomentations on numpy arrays `[T]`."
     out = []
-    for clip in x:
-        k = random.randint(1, 7)
-        order = random.sample(range(7), k)
+    for clip, order in zip(x, orders):
         for _view in range(2):
             y = clip
             for i in order:
@@ -155,8 +150,8 @@ def breakdown(x: torch.Tensor, repeats: int, clock: str, sync) -> None:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=32, help="clips per batch (views = 2 x batch)")
-    ap.add_argument("--peer-batch", type=int, default=16, help="clips timed for the slower peers (one pass each)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed batches of mtslvr's pipeline and of the floor (mean)")
+    ap.add_argument("--peer-batch", type=int, default=0, help="clips of each batch timed for the slower peers (default: all)")
+    ap.add_argument("--repeats", type=int, default=4, help="batches, each with its own draw of the structure, shared by all methods")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--skip-peers", action="store_true")
@@ -167,6 +162,7 @@ def main():
     if a.threads: torch.set_num_threads(a.threads)
     from mtslvr.dsp import retain_freed_memory
     allocator = retain_freed_memory()   # what mtslvr's CLI does; it applies to the peers in this process too
+    a.peer_batch = a.peer_batch or a.batch
     if a.peer_batch > a.batch and not a.skip_peers: raise SystemExit(f"--peer-batch ({a.peer_batch}) must be <= --batch ({a.batch})")
     random.seed(0); torch.manual_seed(0); np.random.seed(0)
     dev = torch.device(a.device)
@@ -182,27 +178,42 @@ def main():
         if dev.type == "cuda": torch.cuda.synchronize()
 
     from mtslvr.pipeline import sample_pipeline
+    # The same workload for everyone: `repeats` batches, each with its structure (which augmentations, in
+    # which order, per clip) drawn once by mtslvr's sampler; the peers apply those same lists to the same
+    # clips (their parameters drawn by their own code from the same ranges). The number of augmentations
+    # per clip varies a lot between draws (k ~ U{1..7}), so separate draws would make the ratios noisy.
     gen = torch.Generator().manual_seed(0)
+    pipelines = [sample_pipeline(a.batch, generator=gen, device=dev) for _ in range(a.repeats)]
+    orders = [[[i for i in row if i >= 0] for row in p.order.tolist()] for p in pipelines]
+    now = CLOCKS[clock]
 
-    def ours():
-        v1, v2 = sample_pipeline(a.batch, generator=gen, device=dev).apply(x); sync()
+    def per_batch(fn, n_views: int, passes: int = 1) -> float:
+        "views/s of `fn(r)` over the repeats' batches (one warm-up call first), `passes` times each."
+        fn(0)
+        t0 = now()
+        for _ in range(passes):
+            for r in range(a.repeats): fn(r)
+        return n_views * a.repeats * passes / (now() - t0)
+
+    def ours(r):
+        v1, v2 = pipelines[r].apply(x); sync()
 
     n_fft, hop, win = 1024, 256, torch.hann_window(1024, device=dev)
 
-    def floor():
+    def floor(r):
         s = torch.stft(x, n_fft, hop, window=win, return_complex=True)
         torch.istft(s, n_fft, hop, window=win, length=T); sync()
 
-    rows = [("mtslvr pipeline (batched)", 2 * a.batch / time_it(ours, a.repeats, clock))]
-    rows.append(("floor: one stft+istft round trip", a.batch / time_it(floor, a.repeats, clock)))
+    rows = [("mtslvr pipeline (batched)", per_batch(ours, 2 * a.batch, passes=2))]
+    rows.append(("floor: one stft+istft round trip", per_batch(floor, a.batch, passes=2)))
     if not a.skip_peers:
         # (a) runs where the authors ran it: on the benchmark's device, one example at a time
-        xp = x[:a.peer_batch]
+        xp, nb = x[:a.peer_batch], a.peer_batch
         tfs = authors_transforms(dev)
-        rows.append(("(a) authors' per-example loop", 2 * a.peer_batch / time_it(lambda: authors_views(xp, tfs, sync), 1, clock)))
+        rows.append(("(a) authors' per-example loop", per_batch(lambda r: authors_views(xp, tfs, orders[r][:nb], sync), 2 * nb)))
         # (b) is a CPU library
         xn, atfs = xp.cpu().numpy(), audiomentations_transforms()
-        rows.append(("(b) audiomentations per example (CPU)", 2 * a.peer_batch / time_it(lambda: audiomentations_views(xn, atfs), 1, clock)))
+        rows.append(("(b) audiomentations per example (CPU)", per_batch(lambda r: audiomentations_views(xn, atfs, orders[r][:nb]), 2 * nb)))
     ours_rate = rows[0][1]
     print(f"{'method':<40}{'views/s':>10}{'mtslvr x':>10}")
     for name, r in rows:

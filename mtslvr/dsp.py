@@ -229,7 +229,7 @@ def resample(x: torch.Tensor, # `[B, T]`
              lengths: torch.Tensor | None = None, # `[B]` valid samples per example (the rest is padding); default T
              out_length: int | None = None, # output samples; default the longest output
              rolloff: float = 0.9, # the low-pass starts at this fraction of the (lower) Nyquist frequency
-             oversample: int = 4, # band-limited oversampling before the cubic interpolation
+             oversample: int = 4, # band-limited oversampling before the cubic interpolation (>= 1)
             ) -> tuple[torch.Tensor, torch.Tensor]: # `y [B, out_length]` (zero past each example's end), `out_lengths [B]`
     "Resample each example of `x` by its own `ratio` (band-limited, batched, differentiable in `x`)."
     check_batch(x, "resample")
@@ -248,33 +248,34 @@ def resample(x: torch.Tensor, # `[B, T]`
     fc = 0.5 * ratio.clamp(max=1.0)                            # cut-off, cycles per input sample
     margin = int(math.ceil(8.0 / ((1 - rolloff) * 0.5 * min(0.25, float(ratio.min()))))) + 8
     P = _fast_len(T + min(margin, 4 * T))
-    X = rfft(x, n=P)
-    Xr = torch.view_as_real(X)                                  # (real arithmetic on the complex bins: faster on the CPU)
-    if P % 2 == 0:  # on the finer grid the old Nyquist bin gets a mirror image: split its weight between the two
-        Xr = torch.cat([Xr[:, :-1], 0.5 * Xr[:, -1:]], dim=1)
+    U = int(oversample)
+    M = U * P
+    X = rfft(x, n=P)                                            # [B, P // 2 + 1]
+    f = torch.arange(X.shape[1], device=x.device, dtype=torch.float64) / P
+    # One factor per bin, shared by the batch: a delay of the fine grid by one of its samples (so the cubic's
+    # four samples around a read position start at its floor: no padded copy of the fine grid, no clamping),
+    # and half the old Nyquist bin's weight (on the finer grid it gets a mirror image)
+    g = torch.polar(torch.ones_like(f), f * (-2 * math.pi * P / M))
+    if P % 2 == 0: g[-1] *= 0.5
+    g = g[None]
     if bool((ratio < 1).any()):                                 # anti-aliasing, only where decimating
-        f = torch.arange(Xr.shape[1], device=x.device, dtype=torch.float64) / P
         lo, hi = (rolloff * fc)[:, None], fc[:, None]
         u = ((f - lo) / (hi - lo)).clamp(0, 1)
-        gain = torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
-        Xr = Xr * gain.to(x.dtype)[:, :, None]
-    U = int(oversample)
-    fine = irfft(torch.view_as_complex(Xr.contiguous()), n=U * P)   # [B, U*P]: the band-limited signal / U on a U-times finer grid
-    # read positions on the fine grid in float64 (they run to millions), the fractions then in x's precision
-    pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio[:, None])
-    i0 = pos.floor()
-    t = (pos - i0).to(x.dtype)                                  # [B, n_out]
-    # the fine signal is periodic (zero padding at its end): one sample before it and two after it wrap around
-    fine = torch.cat([fine[:, -1:], fine, fine[:, :2]], dim=1)
-    i0 = i0.long().clamp_(max=U * P - 1)                        # (past U * P only when out_length asks past the end)
-    # Catmull-Rom through the samples at i0-1, i0, i0+1, i0+2 (four shifted views, one index), in Horner form:
-    # p1 + t/2 (p2 - p0 + t (2 p0 - 5 p1 + 4 p2 - p3 + t (3 (p1 - p2) + p3 - p0)))
-    p0, p1, p2, p3 = (fine[:, k : k + U * P].gather(1, i0) for k in range(4))
-    c3 = (p3 - p0).add_(p1 - p2, alpha=3)
-    c2 = (2 * p0 - p3).sub_(p1, alpha=5).add_(p2, alpha=4)
-    y = c3.mul_(t).add_(c2).mul_(t).add_(p2 - p0).mul_(t).mul_(0.5).add_(p1)
-    y = y * ((torch.arange(n_out, device=x.device) < out_lengths[:, None]) * float(U))   # (and the irfft's 1/U)
-    return y, out_lengths
+        g = g * torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
+    fine = irfft(X * g.to(X.dtype), n=M)                        # [B, M]: the band-limited signal / U, one fine sample late
+    # read positions on the fine grid in float64 (they run to millions), the fractions then rounded to 1/4096
+    pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio)[:, None]
+    i0 = pos.long().clamp_(max=M - 4)                           # (past the end only when out_length asks past it)
+    frac = torch.frac(pos).mul_(4096).round_().long()
+    # Cubic Lagrange interpolation through the samples at floor - 1 .. floor + 2: y = sum_k fine[i0 + k] w_k(t),
+    # the four weights read from tables at 4097 fractions (a timing error below 1/16384 of an input sample:
+    # under -80 dB up to 0.9 of Nyquist), scaled by U for the irfft's 1/U
+    t = torch.linspace(0, 1, 4097, device=x.device, dtype=torch.float64)[:, None]
+    w = torch.cat([-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
+                   -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6], dim=1).T.mul(U).to(x.dtype).contiguous()
+    y = fine.gather(1, i0).mul_(w[0].take(frac))
+    for k in range(1, 4): y.addcmul_(fine[:, k:].gather(1, i0), w[k].take(frac))
+    return y.masked_fill_(torch.arange(n_out, device=x.device) >= out_lengths[:, None], 0.0), out_lengths
 
 # %% ../nbs/01_dsp.ipynb #282cd38b
 def _cumsum_frames_(t: torch.Tensor) -> torch.Tensor:

@@ -103,9 +103,9 @@ class Pipeline:
                 # in place: y is this call's own tensor, and a copy of all 2B views per group costs
                 # as much as a cheap augmentation (index_select's backward does not need y's values)
                 if a == -2:
-                    out = self.augmentations[name].shift_and_stretch(y.index_select(0, dev_idx), sub,
-                                                                     params["time_stretch"]["rate"].index_select(0, dev_idx))
-                else: out = self.augmentations[name](y.index_select(0, dev_idx), params=sub)
+                    out = self.augmentations[name]._shift_and_stretch_checked(y.index_select(0, dev_idx), sub,
+                                                                              params["time_stretch"]["rate"].index_select(0, dev_idx))
+                else: out = self.augmentations[name]._forward_checked(y.index_select(0, dev_idx), sub)   # (x checked above)
                 y.index_copy_(0, dev_idx, out)
         return y[:B], y[B:]
 
