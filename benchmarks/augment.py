@@ -187,14 +187,6 @@ def main():
     orders = [[[i for i in row if i >= 0] for row in p.order.tolist()] for p in pipelines]
     now = CLOCKS[clock]
 
-    def per_batch(fn, n_views: int, passes: int = 1) -> float:
-        "views/s of `fn(r)` over the repeats' batches (one warm-up call first), `passes` times each."
-        fn(0)
-        t0 = now()
-        for _ in range(passes):
-            for r in range(a.repeats): fn(r)
-        return n_views * a.repeats * passes / (now() - t0)
-
     def ours(r):
         v1, v2 = pipelines[r].apply(x); sync()
 
@@ -204,16 +196,23 @@ def main():
         s = torch.stft(x, n_fft, hop, window=win, return_complex=True)
         torch.istft(s, n_fft, hop, window=win, length=T); sync()
 
-    rows = [("mtslvr pipeline (batched)", per_batch(ours, 2 * a.batch, passes=2))]
-    rows.append(("floor: one stft+istft round trip", per_batch(floor, a.batch, passes=2)))
+    # (name, function of the batch index, views per call, calls per batch)
+    methods = [("mtslvr pipeline (batched)", ours, 2 * a.batch, 2), ("floor: one stft+istft round trip", floor, a.batch, 2)]
     if not a.skip_peers:
-        # (a) runs where the authors ran it: on the benchmark's device, one example at a time
         xp, nb = x[:a.peer_batch], a.peer_batch
-        tfs = authors_transforms(dev)
-        rows.append(("(a) authors' per-example loop", per_batch(lambda r: authors_views(xp, tfs, orders[r][:nb], sync), 2 * nb)))
-        # (b) is a CPU library
-        xn, atfs = xp.cpu().numpy(), audiomentations_transforms()
-        rows.append(("(b) audiomentations per example (CPU)", per_batch(lambda r: audiomentations_views(xn, atfs, orders[r][:nb]), 2 * nb)))
+        tfs = authors_transforms(dev)      # (a) runs where the authors ran it: on the benchmark's device, one example at a time
+        xn, atfs = xp.cpu().numpy(), audiomentations_transforms()     # (b) is a CPU library
+        methods += [("(a) authors' per-example loop", lambda r: authors_views(xp, tfs, orders[r][:nb], sync), 2 * nb, 1),
+                    ("(b) audiomentations per example (CPU)", lambda r: audiomentations_views(xn, atfs, orders[r][:nb]), 2 * nb, 1)]
+    # Batch by batch, every method in turn: a machine whose speed drifts (shared hosts do) slows them alike
+    seconds = [0.0] * len(methods)
+    for _name, fn, _views, _calls in methods: fn(0)      # warm-up
+    for r in range(a.repeats):
+        for m, (_name, fn, _views, calls) in enumerate(methods):
+            t0 = now()
+            for _ in range(calls): fn(r)
+            seconds[m] += now() - t0
+    rows = [(name, views * calls * a.repeats / sec) for (name, _fn, views, calls), sec in zip(methods, seconds)]
     ours_rate = rows[0][1]
     print(f"{'method':<40}{'views/s':>10}{'mtslvr x':>10}")
     for name, r in rows:

@@ -327,6 +327,11 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     below_top = torch.tensor(top, dtype=rdt).nextafter(torch.tensor(0.0, dtype=rdt)).item()   # (+pi would overflow)
     ph = torch.atan2(re_im[1], re_im[0]).mul_(top / math.pi).clamp_(max=below_top).to(idt)    # [B, NR, F]
     unit = math.pi / top                                                                        # radians per unit
+    if phase_reference == "peak":
+        # A bin more than 120 dB below the example's loudest has no phase to speak of: its measured phase is
+        # rounding noise, and exactly 0 where the input is exactly silent, so the phase sum would carry a
+        # 1e-8 change of the input on into every later frame of that bin. Its phase is taken as 0.
+        ph.masked_fill_(mag < 1e-6 * mag.view(B, -1).amax(dim=1)[:, None, None], 0)
     # dph[j] = ph[j + 1] - ph[j], the increment when an output frame reads frames j and j + 1; an example's
     # last frame is followed by the zero frame (phase 0), the zero frame by itself; row N + 1 holds frame 0's phase
     dph = torch.empty(B, NR, Fq, device=D.device, dtype=idt)
@@ -335,6 +340,11 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     base = torch.arange(B, device=D.device) * NR
     last = base + n_frames - 1
     dph.view(-1, Fq).index_copy_(0, last, ph.view(-1, Fq).index_select(0, last).neg_())
+    # the expected advance per bin, k hop / n_fft turns, in the same units (wrapped, exact mod 2 pi)
+    k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
+    e = torch.frac(k)
+    expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
+
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
     alpha = (steps - i0).clamp(0, 1)
@@ -367,12 +377,9 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         w_sel, sel = w.topk(n_sel, dim=1)                                                      # [B, K]
         read = lambda t, rows: t.view(-1, Fq).index_select(0, rows.gather(1, sel).view(-1)).view(B, n_sel, Fq)
         p0 = read(ph, rows0)
-        # the input's advance at the read position: expected + principal deviation, the deviation taken on
-        # the integers (wrapping to [-pi, pi) exactly); the expected advance in turns per bin, k hop / n_fft
-        k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
-        e = torch.frac(k)
-        expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
-        adv = (2 * math.pi * k).to(rdt) + (read(ph, rows1) - p0 - expected_units).to(rdt) * unit
+        # the input's advance at the read position: expected + principal deviation of the increment read
+        # there, the deviation taken on the integers (wrapping to [-pi, pi) exactly)
+        adv = (2 * math.pi * k).to(rdt) + (read(dph, rows0) - expected_units).to(rdt) * unit
         # reference minus accumulated phase: input phase at the read position (p0 + alpha adv) - acc
         diff = (p0 - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))).to(rdt) * unit + alpha.to(rdt).gather(1, sel)[:, :, None] * adv
         wd = w_sel[:, :, None]
