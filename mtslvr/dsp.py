@@ -344,7 +344,6 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
     e = torch.frac(k)
     expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
-
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
     alpha = (steps - i0).clamp(0, 1)
