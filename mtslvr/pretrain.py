@@ -510,6 +510,9 @@ def pretrain(c: PretrainConfig, # the run's configuration
     from mtslvr.pipeline import sample_pipeline
     rank, world, device, started = distributed_context(c.device)
     lead = rank == 0
+    if torch.device(device).type == "cpu":   # the augmentations run here: reuse their temporaries (see dsp)
+        from mtslvr.dsp import retain_freed_memory
+        retain_freed_memory()
     out = Path(c.out_dir); ckd = out / "checkpoints"
     last, best = ckd / "last.pt", ckd / "best.pt"
     if not c.resume and last.exists():
