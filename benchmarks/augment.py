@@ -156,12 +156,13 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--breakdown", action="store_true", help="also time each augmentation of mtslvr's pipeline alone")
+    ap.add_argument("--malloc-defaults", action="store_true", help="leave glibc's allocator settings alone (no retain_freed_memory)")
     ap.add_argument("--clock", choices=list(CLOCKS), default=None,
                     help="wall or cpu (process CPU time; fair on a shared machine with --threads 1); default: cpu on CPU, wall on CUDA")
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     from mtslvr.dsp import retain_freed_memory
-    allocator = retain_freed_memory()   # what mtslvr's CLI does; it applies to the peers in this process too
+    allocator = False if a.malloc_defaults else retain_freed_memory()   # what mtslvr's CLI does; it applies to the peers too
     a.peer_batch = a.peer_batch or a.batch
     if a.peer_batch > a.batch and not a.skip_peers: raise SystemExit(f"--peer-batch ({a.peer_batch}) must be <= --batch ({a.batch})")
     random.seed(0); torch.manual_seed(0); np.random.seed(0)
