@@ -195,7 +195,7 @@ class Fade(Augmentation):
     def _gains(n, shape, W: int, device, dtype):
         "`[B, W]`: each row's fade-in curve over its first `n` samples (rising from 0 to 1), 1 after and where `n` is 0."
         i = torch.arange(W, device=device, dtype=dtype)[None]
-        u = torch.where(i < n[:, None], (i * (1 / (n[:, None] - 1).clamp_min(1)).to(dtype)).clamp_(max=1), 1.0)
+        u = torch.where(i < n[:, None], (i * (n[:, None] - 1).clamp_min(1).to(dtype).reciprocal()).clamp_(max=1), 1.0)
         for code in shape.unique().tolist():   # each row evaluates its own curve only (every curve is 1 at u = 1)
             rows = (shape == code).nonzero().squeeze(1)
             u.index_copy_(0, rows, _fade_curve(u.index_select(0, rows), code))
@@ -208,6 +208,8 @@ class Fade(Augmentation):
         n_in, n_out = torch.round(fade_in * T).long(), torch.round(fade_out * T).long()
         y = x.clone()
         if (W := int(n_in.max())) > 0: y[:, :W] *= self._gains(n_in, shape, W, x.device, x.dtype)
+        # (a one-sample fade-out is torchaudio's linspace(0, 1, 1) = [0] read backwards: gain 1, no fade)
+        n_out = torch.where(n_out == 1, 0, n_out)
         if (W := int(n_out.max())) > 0: y[:, T - W:] *= self._gains(n_out, shape, W, x.device, x.dtype).flip(1)
         return y
 
@@ -255,8 +257,9 @@ def colored_noise(seed: torch.Tensor, # `[B]` int64, the realisation
     nf = length // 2 + 1
     # A bin's real and imaginary parts are the two 16-bit halves of one hash, read in place as int16 (uniform
     # on [-32768, 32767], centred by + 1/2): already the interleaved complex layout. Uniform, not Gaussian,
-    # bins: every noise sample sums thousands of them, so the noise is Gaussian all the same (central limit;
-    # tested below), for one hash per bin and no log, sqrt, cos or sin.
+    # bins: where the power is spread over many bins (f_decay up to about 1) every sample sums thousands of
+    # them and is Gaussian all the same (central limit; tested below), for one hash per bin and no log, sqrt,
+    # cos or sin. (Where a few low bins carry the power, see the text.)
     spec = hash_bits(seed, nf).view(torch.int16).to(dtype).add_(0.5).view(-1, nf, 2)
     k = torch.arange(nf, device=seed.device, dtype=dtype)
     # shaped by f^(-f_decay / 2) = exp(-f_decay / 2 * log f), DC zero
@@ -328,9 +331,9 @@ class TimeShift(Augmentation):
     def apply(self, x, shift):
         B, T = x.shape
         k = torch.round(shift * T).long() % T
-        # y[n] = x[(n - k) mod T]: the row of the doubled clip that starts at T - k (a window of a sliding view,
-        # copied whole: no index per sample)
-        return torch.cat([x, x], dim=1).unfold(1, T, 1)[torch.arange(B, device=x.device), T - k]
+        # y[n] = x[(n - k) mod T] = the doubled clip at n + T - k: no remainder per sample (a gather, whose
+        # backward is a scatter into [B, 2T]; a window of a sliding view would need a [B, T + 1, T] gradient)
+        return torch.cat([x, x], dim=1).gather(1, torch.arange(T, device=x.device)[None] + (T - k)[:, None])
 
 # %% ../nbs/02_augment.ipynb #3046ef28
 class TimeStretch(Augmentation):

@@ -116,7 +116,7 @@ def istft(X: torch.Tensor, # complex `[..., n_fft // 2 + 1, frames]`
     y = overlap_add(frames, hop_length)                                  # [B, (N + R - 1) hop]
     env = overlap_add(w.square().expand(1, N, n_fft), hop_length)[0]     # the window's own overlap
     start = n_fft // 2
-    stop = start + (hop_length * (N - 1) if length is None else int(length))
+    stop = start + (hop_length * (N - 1) + n_fft % 2 if length is None else int(length))   # (torch.istft's default)
     scale = torch.where(env > torch.finfo(env.dtype).tiny, 1 / env, 0.0)[start:stop]   # librosa: 0 where nothing overlaps
     y = y[:, start:stop] * scale
     if y.shape[-1] < stop - start: y = torch.nn.functional.pad(y, (0, stop - start - y.shape[-1]))
@@ -318,7 +318,9 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     re_im = torch.empty(2, B, NR, Fq, device=D.device, dtype=rdt)
     re_im[:, :, :N] = torch.view_as_real(D.transpose(1, 2)).movedim(-1, 0)
     re_im[:, :, N:] = 0
-    mag = torch.hypot(re_im[0], re_im[1])                                                       # [B, NR, F]
+    if D.requires_grad:   # (hypot's gradient at 0 is 0/0: exactly silent bins would give NaN gradients)
+        mag = (re_im[0].square() + re_im[1].square()).clamp_min(torch.finfo(rdt).tiny).sqrt()
+    else: mag = torch.hypot(re_im[0], re_im[1])                                                 # [B, NR, F]
     # Phases as fixed-point turns: int32 for a float32 STFT (int64 for float64), 2^bits units per turn.
     # Differences and sums of these integers wrap exactly mod 2^bits, that is mod 2 pi: the phase sum over
     # thousands of frames needs no float64 and no wrapping, and stays as exact as the phases themselves.
@@ -378,11 +380,12 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         p0 = read(ph, rows0)
         # the input's advance at the read position: expected + principal deviation of the increment read
         # there, the deviation taken on the integers (wrapping to [-pi, pi) exactly)
-        adv = (2 * math.pi * k).to(rdt) + (read(dph, rows0) - expected_units).to(rdt) * unit
+        # (in float64: the advance of a high bin is hundreds of radians; these are K frames, not all)
+        adv = 2 * math.pi * k + (read(dph, rows0) - expected_units).double() * unit
         # reference minus accumulated phase: input phase at the read position (p0 + alpha adv) - acc
-        diff = (p0 - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))).to(rdt) * unit + alpha.to(rdt).gather(1, sel)[:, :, None] * adv
-        wd = w_sel[:, :, None]
-        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1))        # [B, F]
+        diff = (p0 - acc.gather(1, sel[:, :, None].expand(B, n_sel, Fq))).double() * unit + alpha.gather(1, sel)[:, :, None] * adv
+        wd = w_sel.double()[:, :, None]
+        shift = torch.atan2((wd * torch.sin(diff)).sum(1), (wd * torch.cos(diff)).sum(1)).to(rdt)   # [B, F]
         phase = torch.add(shift[:, None, :], acc, alpha=unit)                                  # (one pass: to float, scale, rotate)
     else:
         phase = acc.to(rdt).mul_(unit)
