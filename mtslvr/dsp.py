@@ -7,6 +7,7 @@ Docs: https://mtslvr.github.io/mtslvr/dsp.html.md"""
 # %% ../nbs/01_dsp.ipynb #d20eae92
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -224,6 +225,14 @@ def irfft(X: torch.Tensor, n: int | None = None) -> torch.Tensor:
     "`torch.fft.irfft` over the last axis of `X [B, F]`, the same numbers for an example whatever the batch size."
     return _rows2(torch.fft.irfft, X, n=n)
 
+@functools.lru_cache(maxsize=16)
+def _cubic_weights(scale: float, dtype, device) -> torch.Tensor:
+    "`[4, 4097]`: cubic Lagrange weights of the samples at -1, 0, 1, 2 for fractions 0, 1/4096, ..., 1, times `scale`."
+    t = torch.linspace(0, 1, 4097, dtype=torch.float64)[:, None]
+    w = torch.cat([-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
+                   -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6], dim=1).T * scale
+    return w.to(device=device, dtype=dtype).contiguous()
+
 def resample(x: torch.Tensor, # `[B, T]`
              ratio, # new rate / old rate: a number or `[B]`; > 1 makes the example longer
              lengths: torch.Tensor | None = None, # `[B]` valid samples per example (the rest is padding); default T
@@ -270,24 +279,12 @@ def resample(x: torch.Tensor, # `[B, T]`
     # Cubic Lagrange interpolation through the samples at floor - 1 .. floor + 2: y = sum_k fine[i0 + k] w_k(t),
     # the four weights read from tables at 4097 fractions (a timing error below 1/16384 of an input sample:
     # under -80 dB up to 0.9 of Nyquist), scaled by U for the irfft's 1/U
-    t = torch.linspace(0, 1, 4097, device=x.device, dtype=torch.float64)[:, None]
-    w = torch.cat([-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
-                   -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6], dim=1).T.mul(U).to(x.dtype).contiguous()
+    w = _cubic_weights(U, x.dtype, x.device)
     y = fine.gather(1, i0).mul_(w[0].take(frac))
     for k in range(1, 4): y.addcmul_(fine[:, k:].gather(1, i0), w[k].take(frac))
     return y.masked_fill_(torch.arange(n_out, device=x.device) >= out_lengths[:, None], 0.0), out_lengths
 
 # %% ../nbs/01_dsp.ipynb #282cd38b
-def _cumsum_frames_(t: torch.Tensor) -> torch.Tensor:
-    "In-place cumulative sum of `t [B, N, F]` over frames (dim 1)."
-    # On the CPU torch's cumsum over a non-last dimension runs element by element: a loop of row adds, each
-    # vectorised over B x F, is about 4x faster once the rows are not tiny
-    if t.device.type == "cpu" and t.shape[0] * t.shape[2] >= 2048:
-        rows = t.unbind(1)
-        for prev, row in zip(rows[:-1], rows[1:]): row.add_(prev)
-        return t
-    return t.cumsum_(dim=1)
-
 def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
                   rate, # > 1 speeds up (fewer frames), < 1 slows down: a number or `[B]`
                   hop_length: int | None = None, # the STFT's hop; default `n_fft // 4`
@@ -342,10 +339,6 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     base = torch.arange(B, device=D.device) * NR
     last = base + n_frames - 1
     dph.view(-1, Fq).index_copy_(0, last, ph.view(-1, Fq).index_select(0, last).neg_())
-    # the expected advance per bin, k hop / n_fft turns, in the same units (wrapped, exact mod 2 pi)
-    k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
-    e = torch.frac(k)
-    expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
     steps = torch.arange(n_out, device=D.device, dtype=torch.float64)[None] * rate[:, None]   # [B, n_out]
     i0 = steps.floor().long()
     alpha = (steps - i0).clamp(0, 1)
@@ -362,7 +355,7 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
     # the input's phase difference between the two frames read: dph at the frame read before. Exclusive
     # cumulative sum: frame 0 keeps the input phase.
     acc = dph.view(-1, Fq).index_select(0, torch.cat([base[:, None] + N + 1, rows0[:, :-1]], dim=1).view(-1))
-    acc = _cumsum_frames_(acc.view(B, n_out, Fq))                                               # int, exact mod 2 pi
+    acc = acc.view(B, n_out, Fq).cumsum_(dim=1)                                                 # int, exact mod 2 pi
     if phase_reference == "peak":
         # One constant per bin: rotate so that around the example's loudest output frames the phase is the
         # input's phase at the read position. That puts an isolated transient back where it was (the
@@ -378,6 +371,10 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         w_sel, sel = w.topk(n_sel, dim=1)                                                      # [B, K]
         read = lambda t, rows: t.view(-1, Fq).index_select(0, rows.gather(1, sel).view(-1)).view(B, n_sel, Fq)
         p0 = read(ph, rows0)
+        # the expected advance per bin, k hop / n_fft turns, in the same units (wrapped, exact mod 2 pi)
+        k = torch.arange(Fq, device=D.device, dtype=torch.float64) * (hop / n_fft)
+        e = torch.frac(k)
+        expected_units = (torch.where(e >= 0.5, e - 1, e) * 2.0 ** bits).round().to(idt)
         # the input's advance at the read position: expected + principal deviation of the increment read
         # there, the deviation taken on the integers (wrapping to [-pi, pi) exactly)
         # (in float64: the advance of a high bin is hundreds of radians; these are K frames, not all)
