@@ -126,6 +126,19 @@ def audiomentations_views(x: np.ndarray, tfs, orders: list) -> list:
     return out
 
 
+def pitch_shift_bound():
+    "What-if for `--pitch-bound`: a `PitchShift` that costs one same-length phase-vocoder pass (the fused time stretch's rate, else 1) and no resampling; it does not shift the pitch."
+    from mtslvr.augment import PitchShift
+    from mtslvr.dsp import time_stretch
+
+    class _Bound(PitchShift):
+        def apply(self, x, semitones, stretch=None):
+            rate = torch.ones_like(semitones, dtype=torch.float64) if stretch is None else stretch
+            y, _ = time_stretch(x, rate, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window, out_length=x.shape[1])
+            return y.to(x.dtype)
+    return _Bound()
+
+
 def breakdown(x: torch.Tensor, repeats: int, clock: str, sync) -> None:
     "Where mtslvr's pipeline spends its time: each augmentation on the whole batch, weighted by how often it runs."
     from mtslvr.augment import AUGMENTATIONS
@@ -156,6 +169,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--breakdown", action="store_true", help="also time each augmentation of mtslvr's pipeline alone")
+    ap.add_argument("--pitch-bound", action="store_true",
+                    help="also time the pipeline with its pitch shift replaced by one same-length phase-vocoder pass (a what-if: "
+                         "the cost of any STFT-domain pitch shift without a resampler is at least this)")
     ap.add_argument("--malloc-defaults", action="store_true", help="leave glibc's allocator settings alone (no retain_freed_memory)")
     ap.add_argument("--clock", choices=list(CLOCKS), default=None,
                     help="wall or cpu (process CPU time; fair on a shared machine with --threads 1); default: cpu on CPU, wall on CUDA")
@@ -205,6 +221,11 @@ def main():
     # (name, function of the batch index, views per call, calls per batch)
     methods = [("mtslvr pipeline (batched)", ours, 2 * a.batch, 2), ("floor: one stft+istft round trip", floor, a.batch, 2),
                ("floor, mtslvr.dsp stft+istft", floor_ours, a.batch, 2)]
+    if a.pitch_bound:
+        from mtslvr.pipeline import Pipeline
+        augs = torch.nn.ModuleDict({**pipelines[0].augmentations, "pitch_shift": pitch_shift_bound().to(dev)})
+        bound = [Pipeline(p.order, p.params, augs, p.mode, p.device) for p in pipelines]
+        methods.append(("what-if: pitch shift = 1 vocoder pass", lambda r: (bound[r].apply(x), sync()), 2 * a.batch, 2))
     if not a.skip_peers:
         xp, nb = x[:a.peer_batch], a.peer_batch
         tfs = authors_transforms(dev)      # (a) runs where the authors ran it: on the benchmark's device, one example at a time
@@ -230,6 +251,7 @@ def main():
         target_a = 20 if dev.type == "cuda" else 10
         print(f"targets: >= {target_a}x (a)" + ("" if dev.type == "cuda" else " and >= 3x (b)") + " -> measured "
               f"{ours_rate / rate['(a)']:.2f}x (a), {ours_rate / rate['(b)']:.2f}x (b)")
+        if a.pitch_bound: print(f"what-if row against (a): {rate['wha'] / rate['(a)']:.2f}x")
     if a.breakdown: breakdown(x, a.repeats, clock, sync)
 
 

@@ -233,6 +233,14 @@ def _cubic_weights(scale: float, dtype, device) -> torch.Tensor:
                    -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6], dim=1).T * scale
     return w.to(device=device, dtype=dtype).contiguous()
 
+@functools.lru_cache(maxsize=16)
+def _fine_delay(P: int, M: int, device) -> torch.Tensor:
+    "`[P // 2 + 1]` complex128, one factor per bin of a P-point rfft: a delay of the M-point fine grid by one of its samples (so the cubic's four samples around a read position start at its floor: no padded copy of the fine grid, no clamping), and half the old Nyquist bin's weight (on the finer grid it gets a mirror image)."
+    f = torch.arange(P // 2 + 1, dtype=torch.float64) / P
+    g = torch.polar(torch.ones_like(f), f * (-2 * math.pi * P / M))
+    if P % 2 == 0: g[-1] *= 0.5
+    return g.to(device)
+
 def resample(x: torch.Tensor, # `[B, T]`
              ratio, # new rate / old rate: a number or `[B]`; > 1 makes the example longer
              lengths: torch.Tensor | None = None, # `[B]` valid samples per example (the rest is padding); default T
@@ -259,19 +267,24 @@ def resample(x: torch.Tensor, # `[B, T]`
     P = _fast_len(T + min(margin, 4 * T))
     U = int(oversample)
     M = U * P
-    X = rfft(x, n=P)                                            # [B, P // 2 + 1]
-    f = torch.arange(X.shape[1], device=x.device, dtype=torch.float64) / P
-    # One factor per bin, shared by the batch: a delay of the fine grid by one of its samples (so the cubic's
-    # four samples around a read position start at its floor: no padded copy of the fine grid, no clamping),
-    # and half the old Nyquist bin's weight (on the finer grid it gets a mirror image)
-    g = torch.polar(torch.ones_like(f), f * (-2 * math.pi * P / M))
-    if P % 2 == 0: g[-1] *= 0.5
-    g = g[None]
+    X = rfft(x, n=P)                                            # [B, K = P // 2 + 1]
+    K = X.shape[1]
+    # One factor per bin: the fine grid's delay (`_fine_delay`), and where decimating, a raised-cosine
+    # taper, 1 up to rolloff * fc, falling to 0 at fc, 0 above: computed over each example's transition band
+    # only (in float64, then rounded to X's precision), 1 below it, 0 above
+    g = _fine_delay(P, M, x.device).to(X.dtype)[None]
     if bool((ratio < 1).any()):                                 # anti-aliasing, only where decimating
-        lo, hi = (rolloff * fc)[:, None], fc[:, None]
-        u = ((f - lo) / (hi - lo)).clamp(0, 1)
-        g = g * torch.where(ratio[:, None] < 1, 0.5 * (1 + torch.cos(math.pi * u)), torch.ones_like(u))
-    fine = irfft(X * g.to(X.dtype), n=M)                        # [B, M]: the band-limited signal / U, one fine sample late
+        lo, hi = rolloff * fc * P, fc * P                       # band edges in bins, [B]
+        first = torch.where(ratio < 1, lo.ceil(), K).long().clamp_(max=K)   # (no band where not decimating)
+        width = int((hi.ceil().long().clamp(max=K) - first).clamp(min=0).max())
+        g = g.expand(B, K).masked_fill(torch.arange(K, device=x.device) >= torch.where(ratio < 1, hi, K + 1.0)[:, None], 0)
+        if width:
+            bins = (first[:, None] + torch.arange(width, device=x.device)).clamp_(max=K - 1)   # [B, width]
+            lo_f = (rolloff * fc)[:, None]
+            u = ((bins.double() / P - lo_f) / (fc[:, None] - lo_f)).clamp(0, 1)
+            taper = torch.where((ratio < 1)[:, None], 0.5 * (1 + torch.cos(math.pi * u)), 1.0)
+            g.scatter_(1, bins, (_fine_delay(P, M, x.device)[bins] * taper).to(X.dtype))   # (clamped duplicates of bin K - 1 write one value)
+    fine = irfft(X * g, n=M)                                    # [B, M]: the band-limited signal / U, one fine sample late
     # read positions on the fine grid in float64 (they run to millions), the fractions then rounded to 1/4096
     pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio)[:, None]
     i0 = pos.long().clamp_(max=M - 4)                           # (past the end only when out_length asks past it)
@@ -386,7 +399,7 @@ def phase_vocoder(D: torch.Tensor, # complex STFT `[B, F, N]`
         phase = torch.add(shift[:, None, :], acc, alpha=unit)                                  # (one pass: to float, scale, rotate)
     else:
         phase = acc.to(rdt).mul_(unit)
-    S = torch.complex(m * torch.cos(phase), m * torch.sin(phase))                              # [B, n_out, F]
+    S = torch.complex(torch.cos(phase).mul_(m), torch.sin(phase).mul_(m))                      # [B, n_out, F] (in place: one pass less)
     return S.transpose(1, 2), out_frames
 
 # %% ../nbs/01_dsp.ipynb #20fe6f8f
