@@ -247,11 +247,11 @@ def main():
         print(f"{name:<40}{r:>10.1f}{ours_rate / r:>10.2f}")
     print("('floor' counts clips per second through one STFT round trip (torch's, then mtslvr.dsp's); 'mtslvr x' = mtslvr views/s / row's rate)")
     if not a.skip_peers:
-        rate = {name[:3]: r for name, r in rows}
+        rate = {name.split(" ")[0]: r for name, r in rows}   # "(a)", "(b)", "what-if:", ...
         target_a = 20 if dev.type == "cuda" else 10
         print(f"targets: >= {target_a}x (a)" + ("" if dev.type == "cuda" else " and >= 3x (b)") + " -> measured "
               f"{ours_rate / rate['(a)']:.2f}x (a), {ours_rate / rate['(b)']:.2f}x (b)")
-        if a.pitch_bound: print(f"what-if row against (a): {rate['wha'] / rate['(a)']:.2f}x")
+        if a.pitch_bound: print(f"what-if row against (a): {rate['what-if:'] / rate['(a)']:.2f}x")
     if a.breakdown: breakdown(x, a.repeats, clock, sync)
 
 

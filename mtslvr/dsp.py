@@ -272,7 +272,8 @@ def resample(x: torch.Tensor, # `[B, T]`
     # One factor per bin: the fine grid's delay (`_fine_delay`), and where decimating, a raised-cosine
     # taper, 1 up to rolloff * fc, falling to 0 at fc, 0 above: computed over each example's transition band
     # only (in float64, then rounded to X's precision), 1 below it, 0 above
-    g = _fine_delay(P, M, x.device).to(X.dtype)[None]
+    delay = _fine_delay(P, M, x.device)
+    g = delay.to(X.dtype)[None]
     if bool((ratio < 1).any()):                                 # anti-aliasing, only where decimating
         lo, hi = rolloff * fc * P, fc * P                       # band edges in bins, [B]
         first = torch.where(ratio < 1, lo.ceil(), K).long().clamp_(max=K)   # (no band where not decimating)
@@ -283,7 +284,7 @@ def resample(x: torch.Tensor, # `[B, T]`
             lo_f = (rolloff * fc)[:, None]
             u = ((bins.double() / P - lo_f) / (fc[:, None] - lo_f)).clamp(0, 1)
             taper = torch.where((ratio < 1)[:, None], 0.5 * (1 + torch.cos(math.pi * u)), 1.0)
-            g.scatter_(1, bins, (_fine_delay(P, M, x.device)[bins] * taper).to(X.dtype))   # (clamped duplicates of bin K - 1 write one value)
+            g.scatter_(1, bins, (delay[bins] * taper).to(X.dtype))   # (clamped duplicates of bin K - 1 write one value)
     fine = irfft(X * g, n=M)                                    # [B, M]: the band-limited signal / U, one fine sample late
     # read positions on the fine grid in float64 (they run to millions), the fractions then rounded to 1/4096
     pos = torch.arange(n_out, device=x.device, dtype=torch.float64)[None] * (U / ratio)[:, None]

@@ -416,6 +416,7 @@ def run_analysis(models: dict, # {name: `AudioEncoder` or the path of a saved on
     "Invariance (Table 5) and head weights (Table 6) on the bundled sets; writes `.md`, `.csv` and `.html` per table, and the grids (`grids.md`), to `out_dir`."
     t0 = time.perf_counter()
     if not models: raise ValueError("run_analysis: no models given")
+    files = {m: str(v) for m, v in models.items() if isinstance(v, (str, Path))}   # (for summary.json)
     models = {m: _load_encoder(v) for m, v in models.items()}
     names = list(bundled_sets(data_root)) if sets is None else list(sets)
     clips = {s: bundled_clips(s, "test", n_clips, seconds, seed, data_root) for s in names}
@@ -433,7 +434,8 @@ def run_analysis(models: dict, # {name: `AudioEncoder` or the path of a saved on
         t.figure().write_html(out_dir / f"{k}.html", include_plotlyjs="cdn")
         out(""); out(t.to_markdown())
     from mtslvr.pretrain import environment_info
-    summary = dict(models={m: getattr(e, "config", {}) for m, e in models.items()}, sets=names, n_clips=n_clips, seconds=seconds,
+    summary = dict(models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
+                   sets=names, n_clips=n_clips, seconds=seconds,
                    n_values=n_values, batch_size=batch_size, shrinkage=shrinkage, n_tasks=n_tasks, seed=seed,
                    environment=environment_info(), elapsed=round(time.perf_counter() - t0, 1))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))  # the settings and versions of these numbers
