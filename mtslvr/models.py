@@ -7,10 +7,10 @@ Docs: https://mtslvr.github.io/mtslvr/models.html.md"""
 # %% ../nbs/06_models.ipynb #cac59275
 from __future__ import annotations
 
-import importlib
 import io
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -18,13 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import mtslvr
-from .adapters import (ADAPTERS, AdapterBasicBlock, TaskBatchNorm, check_adapter, check_tasks,
-                             count_parameters, fan_out)
+from .adapters import AdapterBasicBlock, TaskBatchNorm, check_adapter, check_tasks, count_parameters
 from .frontend import FRONTENDS, register_frontend   # the registry lives with the front-ends
 
 # %% auto #0
-__all__ = ['VARIANTS', 'HEADS', 'FORMAT_VERSION', 'BasicBlock', 'check_variant', 'ResNetEncoder', 'build_encoder',
-           'parameter_table', 'ModelFileError', 'AudioEncoder']
+__all__ = ['HEADS', 'PAPER_LEARNING_RATES', 'VARIANTS', 'FORMAT_VERSION', 'BasicBlock', 'Variant', 'register_variant',
+           'check_variant', 'ResNetEncoder', 'build_encoder', 'parameter_table', 'ModelFileError', 'AudioEncoder']
 
 # %% ../nbs/06_models.ipynb #94d357a7
 class BasicBlock(nn.Module):
@@ -48,17 +47,61 @@ def _layer(block, in_ch, out_ch, depth, stride, **kw):
     return nn.ModuleList([block(in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, **kw)
                           for i in range(depth)])
 
-# %% ../nbs/06_models.ipynb #9a5e2fd8
-VARIANTS = ("cont_only", "pred_only", "mt_simple", "mt_split", "mt_bn", "mt_series", "mt_parallel")
+# %% ../nbs/06_models.ipynb #57eed2af
 HEADS = ("contrastive", "predictive")
-_ADAPTER_OF = {"mt_bn": "bn", "mt_series": "series", "mt_parallel": "parallel"}
+PAPER_LEARNING_RATES = {"baseline": 1e-4, "multitask": 5e-5}  # the paper's Adam rates per learning-rate group
 
-def check_variant(variant: str) -> str:
-    "Return `variant` if it is one of `VARIANTS`, else raise a `ValueError` listing them."
+@dataclass(frozen=True)
+class Variant:
+    "One row of the variant table: what a variant's encoder has and how the paper trains it."
+    name: str
+    heads: tuple = HEADS # the heads it has, which are also the losses that train it
+    adapter: str | None = None # task-specific adapters in layer2..4 (`mtslvr.adapters.ADAPTERS`), or None: plain trunk
+    split: bool = True # each head owns out_dim/2 of the final layer (False: one out_dim output per head)
+    shared_output: bool = False # one output used by both losses (`mt_simple`): both head names give the same tensor
+
+    @property
+    def baseline(self) -> bool:
+        "A single-task baseline (one objective)."
+        return len(self.heads) == 1
+    @property
+    def is_multitask(self) -> bool:
+        "Separate contrastive and predictive features (a head split): what head weights and per-head analyses need."
+        return set(HEADS) <= set(self.heads) and not self.shared_output
+    @property
+    def lr_group(self) -> str: return "baseline" if self.baseline else "multitask"
+    @property
+    def paper_lr(self) -> float:
+        "The paper's learning rate for this variant (1e-4 baselines, 5e-5 multi-task)."
+        return PAPER_LEARNING_RATES[self.lr_group]
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("cont_only", ("contrastive",), split=False),
+    Variant("pred_only", ("predictive",), split=False),
+    Variant("mt_simple", split=False, shared_output=True),
+    Variant("mt_split"),
+    Variant("mt_bn", adapter="bn"),
+    Variant("mt_series", adapter="series"),
+    Variant("mt_parallel", adapter="parallel"),
+]}
+
+def register_variant(v: Variant) -> Variant:
+    "Add a row to `VARIANTS` (the config, the CLI and every run accept it from then on); a name may not repeat."
+    if not isinstance(v, Variant): raise TypeError(f"register_variant: expected a Variant, got {type(v).__name__}")
+    if v.name in VARIANTS: raise ValueError(f"variant {v.name!r} is already registered")
+    if v.adapter is not None: check_adapter(v.adapter)
+    bad = [h for h in v.heads if h not in HEADS]
+    if bad or not v.heads: raise ValueError(f"variant {v.name!r}: heads must be some of {HEADS}, got {v.heads}")
+    VARIANTS[v.name] = v
+    return v
+
+def check_variant(variant: str) -> Variant:
+    "The table row of `variant`, or a `ValueError` listing the variants."
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    return variant
+    return VARIANTS[variant]
 
+# %% ../nbs/06_models.ipynb #9a5e2fd8
 class ResNetEncoder(nn.Module):
     "ResNet encoder for one of `VARIANTS`: `[B, in_channels, F, T]` -> {head: `[B, head_dims[head]]`}."
     def __init__(self, variant: str = "mt_bn", # one of `VARIANTS`
@@ -69,25 +112,24 @@ class ResNetEncoder(nn.Module):
                  adapter: str | None = None, # only to check: must agree with the variant's adapter
                 ):
         super().__init__()
-        self.variant = check_variant(variant)
-        want = _ADAPTER_OF.get(variant)
-        if adapter is not None and adapter != want:
+        spec = self.spec = check_variant(variant)
+        self.variant = spec.name
+        if adapter is not None and adapter != spec.adapter:
             check_adapter(adapter)
-            raise ValueError(f"variant {variant!r} has adapter {want!r}, not {adapter!r}: "
-                             f"the adapter variants are {', '.join(f'{v} ({a})' for v, a in _ADAPTER_OF.items())}")
-        self.adapter = want
+            kinds = ", ".join(f"{v.name} ({v.adapter})" for v in VARIANTS.values() if v.adapter)
+            raise ValueError(f"variant {variant!r} has adapter {spec.adapter!r}, not {adapter!r}: the adapter variants are {kinds}")
+        self.adapter = spec.adapter
         for name, v in (("width", width), ("out_dim", out_dim), ("in_channels", in_channels)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         depths = tuple(depths)
         if len(depths) != 4 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
             raise ValueError(f"depths must be 4 positive integers (blocks in layer1..4), got {depths!r}")
-        split = variant not in ("cont_only", "pred_only", "mt_simple")
-        if split and out_dim % 2:
+        if spec.split and out_dim % 2:
             raise ValueError(f"out_dim must be even for {variant!r} (it is split between the two heads), got {out_dim}")
         self.width, self.depths, self.out_dim, self.in_channels = width, depths, out_dim, in_channels
-        self.heads = {"cont_only": ("contrastive",), "pred_only": ("predictive",)}.get(variant, HEADS)
-        self.head_dims = {h: out_dim // 2 if split else out_dim for h in self.heads}
+        self.heads = tuple(spec.heads)
+        self.head_dims = {h: out_dim // 2 if spec.split else out_dim for h in self.heads}
         self.feat_dim = 8 * width
         w = width
         self.stem = _stem(in_channels, w)
@@ -97,9 +139,14 @@ class ResNetEncoder(nn.Module):
         self.layer3 = _layer(block, 2 * w, 4 * w, depths[2], 2, **kw)
         self.layer4 = _layer(block, 4 * w, 8 * w, depths[3], 2, **kw)
         self.post = TaskBatchNorm(8 * w, HEADS) if self.adapter else None
-        fc = ({"shared": nn.Linear(8 * w, out_dim)} if variant == "mt_simple" else
+        fc = ({"shared": nn.Linear(8 * w, out_dim)} if spec.shared_output else
               {h: nn.Linear(8 * w, self.head_dims[h]) for h in self.heads})
         self.fc = nn.ModuleDict(fc)
+
+    @property
+    def is_multitask(self) -> bool: return self.spec.is_multitask
+    @property
+    def shared_output(self) -> bool: return self.spec.shared_output
 
     @property
     def config(self) -> dict:
@@ -122,7 +169,7 @@ class ResNetEncoder(nn.Module):
         if self.adapter is None:            # plain trunk: every layer shared, run once
             for blk in (*self.layer2, *self.layer3, *self.layer4): h = blk(h)
             h = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
-            if self.variant == "mt_simple":
+            if self.shared_output:
                 z = self.fc["shared"](h)
                 return {k: z for k in heads}
             return {k: self.fc[k](h) for k in heads}
@@ -135,14 +182,18 @@ class ResNetEncoder(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         "The evaluation feature `[B, out_dim]`: the single head, or [contrastive, predictive] concatenated."
-        out = self(x)
-        if self.variant == "mt_simple": return out["contrastive"]
-        return torch.cat([out[h] for h in self.heads], dim=1)
+        out = self(x, self.feature_heads)
+        return torch.cat([out[h] for h in self.feature_heads], dim=1)
+
+    @property
+    def feature_heads(self) -> tuple:
+        "The heads whose outputs make `embed`: every head, but one for a shared output (its heads are one tensor)."
+        return self.heads[:1] if self.shared_output else self.heads
 
 def build_encoder(variant: str, width: int = 64, depths: Sequence[int] = (2, 2, 2, 2),
                   out_dim: int = 1000, in_channels: int = 3) -> ResNetEncoder:
     "The encoder of `variant` (one of `VARIANTS`): ResNet-18 by default; `width=8, depths=(1,1,1,1)` for CPU tests."
-    return ResNetEncoder(check_variant(variant), width, depths, out_dim, in_channels)
+    return ResNetEncoder(variant, width, depths, out_dim, in_channels)
 
 # %% ../nbs/06_models.ipynb #cc614959
 def parameter_table(width: int = 64, depths: Sequence[int] = (2, 2, 2, 2), out_dim: int = 1000,
@@ -154,10 +205,7 @@ def parameter_table(width: int = 64, depths: Sequence[int] = (2, 2, 2, 2), out_d
 # %% ../nbs/06_models.ipynb #5462873e
 FORMAT_VERSION = 1
 def _frontend_class(key: str, path) -> type:
-    if key not in FRONTENDS:
-        try: importlib.import_module("mtslvr.frontend")   # a fixed module: it registers the library's front-ends
-        except ImportError: pass
-    if key not in FRONTENDS:
+    if key not in FRONTENDS:  # mtslvr.frontend (imported above) registered the library's own
         raise ValueError(f"{path}: front-end {key!r} is not registered (known: {', '.join(sorted(FRONTENDS)) or 'none'}); "
                          "import the module that defines it, or call register_frontend on its class, then load again")
     return FRONTENDS[key]
@@ -191,6 +239,16 @@ class AudioEncoder(nn.Module):
     def head_dims(self): return self.encoder.head_dims
     @property
     def out_dim(self): return self.encoder.out_dim
+    @property
+    def variant(self) -> str: return self.encoder.variant
+    @property
+    def is_multitask(self) -> bool:
+        "Separate contrastive and predictive features (see `Variant.is_multitask`)."
+        return self.encoder.is_multitask
+    @property
+    def feature_heads(self) -> tuple:
+        "The heads whose outputs make `embed` (one for a shared output)."
+        return self.encoder.feature_heads
 
     def _check_wave(self, wav):
         if not isinstance(wav, torch.Tensor) or wav.dim() != 2:
