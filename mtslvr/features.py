@@ -64,7 +64,7 @@ def _head_columns(model, heads) -> tuple[list, dict]:
     names = list(model.heads) if heads is None else ([heads] if isinstance(heads, str) else list(heads))
     bad = [h for h in names if h not in model.heads]
     if bad: raise ValueError(f"unknown head(s) {bad}: this encoder has {list(model.heads)}")
-    if heads is None and getattr(model.encoder, "variant", None) == "mt_simple": names = [model.heads[0]]
+    if heads is None: names = list(getattr(model, "feature_heads", names))  # (one of a shared output's heads)
     cols, at = {}, 0
     for h in names: cols[h] = [at, at + model.head_dims[h]]; at += model.head_dims[h]
     return names, cols
@@ -93,7 +93,7 @@ def extract_features(model, # a frozen `AudioEncoder`
         nonlocal buf, n_buf
         x = torch.cat(buf).to(device, non_blocking=True)
         out = model(x, names)
-        chunks.append(torch.cat([out[h] for h in names], 1).float().cpu())
+        chunks.append(torch.cat([out[h] for h in names], 1).float())   # stays where it was computed
         buf, n_buf = [], 0
 
     for i, p in tqdm(_clip_loader(folder, piece, workers), total=len(folder), disable=not progress, desc="features"):
@@ -116,6 +116,10 @@ def model_fingerprint(model) -> str:
         h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     cfg = getattr(getattr(model, "encoder", model), "config", {})
     h.update(repr(sorted(cfg.items()) if isinstance(cfg, dict) else cfg).encode())
+    fe = getattr(model, "frontend", None)   # its window and filterbank are not in the state_dict: its class and config are
+    if fe is not None:
+        fc = fe.get_config() if callable(getattr(fe, "get_config", None)) else getattr(fe, "config", None)
+        h.update(f"{type(fe).__module__}.{type(fe).__qualname__}|{sorted(fc.items()) if isinstance(fc, dict) else fc!r}".encode())
     return h.hexdigest()
 
 def dataset_fingerprint(folder) -> str:
@@ -141,13 +145,14 @@ def cached_features(model, folder, piece_seconds: float, heads=None,
     if path.exists():
         try:
             d = torch.load(path, weights_only=True)
-            return Features(**{**d, "meta": {**d["meta"], "cache": str(path), "cache_hit": True}})
+            dev = kw.get("device") or next(model.parameters()).device   # where extraction would have left them
+            return Features(**{**d, "pieces": d["pieces"].to(dev), "meta": {**d["meta"], "cache": str(path), "cache_hit": True}})
         except Exception: path.unlink(missing_ok=True)  # a damaged entry is recomputed, never trusted
     t0 = time.perf_counter()
     f = extract_features(model, folder, piece_seconds, heads, **kw)
     f.meta.update(seconds=time.perf_counter() - t0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(f.to_dict(), tmp); os.replace(tmp, path)
+    torch.save({**f.to_dict(), "pieces": f.pieces.cpu()}, tmp); os.replace(tmp, path)
     f.meta.update(cache=str(path), cache_hit=False)
     return f

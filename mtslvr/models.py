@@ -219,8 +219,8 @@ def _frontend_config(frontend) -> dict:
 
 class ModelFileError(ValueError):
     "An `AudioEncoder` file that cannot be loaded, with the file and the problem."
-    def __init__(self, problem: str, path):
-        self.path, self.problem = str(path), problem
+    def __init__(self, problem: str, path, missing: bool = False): # missing: there is no such file (bad input, not a damaged file)
+        self.path, self.problem, self.missing = str(path), problem, missing
         super().__init__(f"{path}: {problem}")
 
 # %% ../nbs/06_models.ipynb #7632c3b9
@@ -245,6 +245,10 @@ class AudioEncoder(nn.Module):
     def is_multitask(self) -> bool:
         "Separate contrastive and predictive features (see `Variant.is_multitask`)."
         return self.encoder.is_multitask
+    @property
+    def shared_output(self) -> bool:
+        "Both head names give one tensor (`mt_simple`)."
+        return self.encoder.shared_output
     @property
     def feature_heads(self) -> tuple:
         "The heads whose outputs make `embed` (one for a shared output)."
@@ -296,7 +300,7 @@ class AudioEncoder(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "AudioEncoder":
         "Rebuild an `AudioEncoder` saved with `save` (plain data only: `weights_only=True`)."
         path = Path(path)
-        if not path.is_file(): raise ModelFileError("no such file: check the path", path)
+        if not path.is_file(): raise ModelFileError("no such file: check the path", path, missing=True)
         try: d = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:
             raise ModelFileError(f"cannot read it as an mtslvr model file ({e.__class__.__name__}: {str(e)[:200]}); "
