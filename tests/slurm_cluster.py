@@ -17,10 +17,15 @@ The cluster:
 - `proctrack/linuxproc`, `task/none` (no cgroups needed), `jobacct_gather/none`;
 - accounting through slurmdbd backed by its own mariadbd (a fresh data folder, a socket only, no TCP), so
   `sacct` reports job and array-task states, which is what submitit's job watcher reads;
-- `KillWait=5`: `scancel` and time limits send SIGTERM, then SIGKILL 5 s later (Slurm's default is 30 s).
+- `KillWait=5`: `scancel` and time limits send SIGTERM, then SIGKILL 5 s later (Slurm's default is 30 s);
+- fast turn-around for tests: a submitted job is scheduled at once (`batch_sched_delay=0`), pending jobs are
+  looked at every 2 s (`sched_interval=2`), and a requeued job (`scontrol requeue`, as submitit does on
+  preemption) may start again 10 s later (`AuthInfo=...,cred_expire=10`; Slurm's default hold is 120 s).
 
 The daemons run as the user running the tests (root in CI, the only case tested); jobs run as the user who
 submits them. Associations are not enforced: `sbatch --account=NAME` takes any name and sacct records it.
+The daemons get SIGTERM from the kernel if the test process dies (PR_SET_PDEATHSIG); a job step still running
+then is orphaned (`stop()` kills those, a SIGKILLed test run cannot).
 """
 from __future__ import annotations
 
@@ -95,10 +100,11 @@ class SlurmCluster:
     Attributes the tests use:
     - `partition`: the partition to submit to (`"debug"`, also the default one);
     - `node`: the node's name (`hostname -s`); `cpus`: its CPU count (how many 1-CPU tasks run at once);
-    - `conf`: the path of `slurm.conf`; `env`: a full environment (a copy of `os.environ` without any `SLURM_*`
-      variable of the caller, plus `SLURM_CONF`) for subprocesses, e.g. `subprocess.run([...], env=c.env)`;
-      the `slurm` fixture puts the same variables into `os.environ` for one test, which in-process clients such
-      as submitit need;
+    - `conf`: the path of `slurm.conf`; `env`: a full environment for subprocesses, e.g.
+      `subprocess.run([...], env=c.env)`: a copy of `os.environ` without any `SLURM_*` variable of the caller,
+      plus `SLURM_CONF`, and `PATH` with this Python's bin folder (the venv: `mtslvr`, `python`) first and
+      /usr/sbin last; jobs inherit it from sbatch. The `slurm` fixture puts `SLURM_CONF` and `PATH` into
+      `os.environ` for one test, which in-process clients such as submitit need;
     - `kill_wait`: seconds from SIGTERM to SIGKILL (default 5); `extra_conf`: lines appended to `slurm.conf`
       (e.g. preemption settings: `PreemptType=preempt/partition_prio` with partitions of your own);
     - `startup_s`: seconds each start-up step took (`total`: to an idle node);
@@ -216,7 +222,8 @@ class SlurmCluster:
     def _write_config(self, ports: dict[str, int], res: dict[str, str]):
         etc, r = self.conf.parent, self.root
         munge_sock = r / "munge" / "munge.socket"
-        common = f"AuthType=auth/munge\nAuthInfo=socket={munge_sock}\n"
+        # cred_expire: also how long a requeued job waits before it may start again (Slurm's default: 120 s).
+        common = f"AuthType=auth/munge\nAuthInfo=socket={munge_sock},cred_expire=10\n"
         node = " ".join(f"{k}={v}" for k, v in res.items())
         self.conf.write_text(f"""# Written by tests/slurm_cluster.py: a one-node test cluster on localhost.
 ClusterName={self.cluster_name}
@@ -240,8 +247,9 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/backfill
-# Schedule a submitted batch job at once (Slurm may delay it up to 3 s to batch submissions).
-SchedulerParameters=batch_sched_delay=0
+# Schedule a submitted batch job at once (Slurm may delay it up to 3 s to batch submissions), and look at
+# pending jobs every 2 s (default 60 s), so that a requeued job starts soon after its hold ends.
+SchedulerParameters=batch_sched_delay=0,sched_interval=2
 MpiDefault=none
 SwitchType=switch/none
 JobAcctGatherType=jobacct_gather/none

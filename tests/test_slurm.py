@@ -1,8 +1,8 @@
 """Jobs on a real one-node Slurm cluster (the `slurm` fixture of conftest.py, tests/slurm_cluster.py): a job array
-whose tasks run side by side, submitit jobs and arrays returning results, and one array task cancelled while
-the other completes, with the states read back from Slurm's accounting (sacct), as submitit reads them."""
+whose tasks run side by side, submitit jobs and arrays returning results, one array task cancelled while the
+other completes, and a preempted checkpointable job requeued and resumed, with the states read back from Slurm's
+accounting (sacct), as submitit reads them."""
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +52,14 @@ def test_a_daemon_that_cannot_start_is_an_error_showing_its_log():
         assert all(p.poll() is not None for p in c.procs.values()), "the daemons that did start were stopped"
     finally:
         c.stop()
+
+
+def test_missing_slurm_programs_are_an_error_naming_the_packages(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # start() adds /usr/sbin (the daemons), not /usr/bin (the clients)
+    c = SlurmCluster(root=tmp_path / "c")
+    with pytest.raises(SlurmClusterError, match=r"needs \['sbatch'.*scripts/debian-packages.txt"):
+        c.start()
+    assert not c.procs
 
 
 def test_sbatch_array_tasks_run_side_by_side_and_sacct_reports_completed(slurm, tmp_path):
@@ -128,3 +136,33 @@ def test_scancel_of_one_array_task_leaves_the_other_to_complete(slurm, tmp_path)
     jobs[0]._results_timeout_s = 1
     with pytest.raises(submitit.core.utils.UncompletedJobError, match="CANCELLED"):
         jobs[0].result()
+
+
+class Ticker(submitit.helpers.Checkpointable):
+    "Counts to `until`, logging `restart count, n` per tick; submitit pickles it (with `n`) when it is requeued."
+    def __init__(self): self.n = 0
+
+    def __call__(self, log, until):
+        while self.n < until:
+            with open(log, "a") as f: f.write(f"{os.environ.get('SLURM_RESTART_COUNT', '0')} {self.n}\n")
+            time.sleep(0.1)
+            self.n += 1
+        return self.n
+
+
+def test_submitit_requeues_a_preempted_checkpointable_job_which_resumes_from_its_state(slurm, tmp_path):
+    "The signals of a preemption (SIGTERM, then USR2), as submitit's own `_interrupt` sends them with scancel."
+    log = tmp_path / "ticks"
+    ex = _executor(slurm, tmp_path / "submitit")
+    job = ex.submit(Ticker(), str(log), 60)
+    slurm.wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 5, timeout=60, what="ticks")
+    job._interrupt()
+    assert job.result() == 60
+    runs = {}
+    for line in log.read_text().splitlines():
+        restart, n = map(int, line.split())
+        runs.setdefault(restart, []).append(n)
+    assert sorted(runs) == [0, 1], runs  # requeued once: Slurm counts it in SLURM_RESTART_COUNT
+    assert runs[1][0] in (runs[0][-1], runs[0][-1] + 1) and runs[1][-1] == 59, runs  # resumed, not restarted
+    states = slurm.run("sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job.job_id).split()
+    assert states == ["REQUEUED", "COMPLETED"], states
