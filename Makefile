@@ -2,7 +2,7 @@
 # Each creates or reuses .venv by itself; `make test` also installs the Debian packages only the tests
 # need (scripts/debian-packages.txt: chromium, Slurm, munge, MariaDB; as root), `make demo` none of them.
 SHELL := /bin/bash
-VENV ?= .venv
+VENV ?= $(or $(MTSLVR_VENV),.venv)
 export MTSLVR_VENV := $(VENV)
 BIN := $(VENV)/bin
 

@@ -137,10 +137,12 @@ class SlurmCluster:
         self.env: dict[str, str] = {}
 
     # -- commands -------------------------------------------------------------------------------------------
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60) -> str:
-        "Run a client command (e.g. `run('squeue', '-h')`) with this cluster's environment; its stdout."
+    def run(self, *cmd: str, check: bool = True, timeout: float = 60, cwd: Path | None = None) -> str:
+        """Run a client command (e.g. `run('squeue', '-h')`) with this cluster's environment; its stdout.
+        It runs in `cwd` (default `jobs_dir`, so that `sbatch` without `--output` writes slurm-%j.out there)."""
         try:
-            p = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True, timeout=timeout,
+                               cwd=cwd or self.jobs_dir)
         except subprocess.TimeoutExpired as e:
             raise SlurmClusterError(f"`{' '.join(cmd)}` took longer than {timeout} s\n{self.logs()}") from e
         if check and p.returncode != 0:
