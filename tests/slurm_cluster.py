@@ -24,11 +24,13 @@ The cluster:
 
 The daemons run as the user running the tests (root in CI, the only case tested); jobs run as the user who
 submits them. Associations are not enforced: `sbatch --account=NAME` takes any name and sacct records it.
-The daemons get SIGTERM from the kernel if the test process dies (PR_SET_PDEATHSIG); a job step still running
-then is orphaned (`stop()` kills those, a SIGKILLed test run cannot).
+`stop()` also runs at interpreter exit if nothing called it. The daemons get SIGTERM from the kernel if the
+test process dies (PR_SET_PDEATHSIG); a job step still running then is orphaned (`stop()` kills those by pid,
+a SIGKILLed test run cannot).
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import pwd
@@ -298,6 +300,7 @@ StorageLoc=slurm_acct_db
         env["MYSQL_UNIX_PORT"] = str(self.root / "mysql" / "mysqld.sock")
         self.env = env
         self._check_installed()
+        atexit.register(self.stop)  # a script that never reaches stop() (an exception) still cleans up
         for d in ("etc", "log", "munge", "munge-key", "mysql", "state", "spool", "run", "jobs"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         # Jobs and sockets must be reachable by whoever submits; the munge key stays private.
@@ -361,6 +364,7 @@ StorageLoc=slurm_acct_db
 
     def stop(self, remove: bool = True):
         "Cancel remaining jobs, stop the daemons (newest first) and any job step left, remove the folder."
+        atexit.unregister(self.stop)
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             self.run("scancel", "--full", "--quiet", "--user", str(os.getuid()), check=False, timeout=10)
         for name in reversed(list(self.procs)):
