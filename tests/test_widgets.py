@@ -200,7 +200,7 @@ def _stop_server(proc, base, token):
 def test_explorer_renders_and_responds_in_chromium(tmp_path):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium "
-                    "(listed in scripts/debian-packages.txt; `make env` installs it when run as root, "
+                    "(listed in scripts/debian-packages.txt; `make test` installs it when run as root, "
                     "or run `apt-get install chromium`)")
     try:
         from playwright.sync_api import sync_playwright
