@@ -256,13 +256,14 @@ class ResNetEncoder(nn.Module):
         return self.heads[:1] if self.shared_output else self.heads
 
     def head_parameters(self) -> dict[str, list[str]]:
-        "For each head, the names of the parameters that only it trains (its adapters, BNs, output layer); the rest are shared."
+        "For each head, the names of the parameters only it trains (its adapters, BNs, output layer); the rest are shared."
         names = [n for n, _ in self.named_parameters()]
         def own(h, n):
             if self.layout == "mtslvr": return f".{h}." in f".{n}"
             t = HEADS.index(h)
             if n.startswith("layer1."): return False    # single-task adapters, shared by both heads
-            return bool(re.search(rf"(^|\.)(parallel_conv|bns|end_bns)\.{t}\.", n)) or (self.spec.split and n.startswith(f"fc_layers.{t}."))
+            if re.search(rf"(^|\.)(parallel_conv|bns|end_bns)\.{t}\.", n): return True
+            return self.spec.split and n.startswith(f"fc_layers.{t}.")
         return {h: [n for n in names if own(h, n)] for h in self.heads}
 
 def build_encoder(variant: str, width: int = 64, depths: Sequence[int] = (2, 2, 2, 2),
