@@ -23,7 +23,7 @@ from .models import HEADS, VARIANTS, AudioEncoder, ModelFileError, ResNetEncoder
 # %% auto #0
 __all__ = ['AUTHORS_NAMING', 'KNOWN_LAYOUTS', 'parse_authors_filename', 'authors_backbone', 'authors_architecture',
            'AuthorsFileError', 'load_authors_encoder', 'deterministic_state_dict', 'fixture_spectrogram',
-           'fixture_waveform', 'convert_authors_file']
+           'fixture_waveform', 'convert_authors_file', 'load_encoder_file']
 
 # %% ../nbs/06a_authors.ipynb #eda8506c
 _AUGS = "pitch_shift|fade|white_noise|mixed_noise|time_masking|time_shift|time_stretch"
@@ -291,3 +291,14 @@ def convert_authors_file(theirs: str | Path, # an authors' released .pt file
     if ours.resolve() == theirs.resolve():
         raise AuthorsFileError("convert_authors_file: the output would overwrite the authors' file; choose another path", ours)
     return load_authors_encoder(theirs, variant=variant).save(ours)
+
+# %% ../nbs/06a_authors.ipynb #511c4594
+def load_encoder_file(path: str | Path, # an mtslvr `AudioEncoder` file or an authors' released file
+                      variant: str | None = None, # for an authors' plain-ResNet file whose name does not say it
+                     ) -> AudioEncoder:
+    "An `AudioEncoder` from either kind of file: mtslvr's (`AudioEncoder.load`) or the authors' (`load_authors_encoder`)."
+    path = Path(path)
+    try: return AudioEncoder.load(path)
+    except ModelFileError as e:
+        if "no format_version" not in str(e): raise    # an mtslvr file that is damaged, or no file: its own error
+    return load_authors_encoder(path, variant=variant)
