@@ -112,7 +112,7 @@ class AuthorsFileError(ModelFileError):
     "An authors' weight file (or state_dict) that cannot be loaded, with the file and the problem."
 
 def _read_state_dict(path: Path) -> dict:
-    if not path.is_file(): raise AuthorsFileError("no such file: check the path", path)
+    if not path.is_file(): raise AuthorsFileError("no such file: check the path", path, missing=True)
     with open(path, "rb") as f: head = f.read(2)
     if head[:2] != b"PK" and head[:1] != b"\x80":      # torch.save writes a zip; before torch 1.6, a pickle
         raise AuthorsFileError(f"not a PyTorch file (it starts with {head!r}, neither a zip nor a pickle): is it a "

@@ -16,7 +16,7 @@ from torch import nn
 from .dsp import check_batch, hann_window, mel_filterbank, n_frames, stft
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'AUTHORS_FRONTEND', 'register_frontend', 'Spectrogram3C']
+__all__ = ['FRONTENDS', 'AUTHORS_FRONTEND', 'FRONTEND_PRESETS', 'register_frontend', 'Spectrogram3C']
 
 # %% ../nbs/04_frontend.ipynb #f2b67842
 FRONTENDS: dict[str, type] = {}
@@ -154,3 +154,5 @@ class Spectrogram3C(nn.Module):
 # %% ../nbs/04_frontend.ipynb #6c9afb94
 AUTHORS_FRONTEND = dict(normalise=False, complex_window="rect", magnitude="abs_of_mel", magnitude_db=10.0,
                         mel_scale="htk", mel_norm=None, pad_mode="reflect", log_eps=2.0 ** -52)
+
+FRONTEND_PRESETS = {"mtslvr": {}, "authors": AUTHORS_FRONTEND}  # the front-ends a config names (`PretrainConfig.frontend`)

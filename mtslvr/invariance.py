@@ -22,6 +22,7 @@ from .data import LAYOUTS, SPLIT_PARTS
 from .evaluate import open_eval_sets
 from .features import cached_features
 from .fewshot import evaluate_features
+from .models import VARIANTS
 from .results import AnalysisTable, HeadWeightTable, head_weight_shares, write_run
 from .seed import derive_seed, seeded_generator
 
@@ -315,7 +316,8 @@ def head_weight_table(models: dict, # {name: `AudioEncoder`, or its {set: (w_c, 
 @dataclass
 class AnalysisConfig(Config):
     "Every setting of an invariance and head-weight analysis. Defaults: the bundled sets' test clips."
-    encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt)
+    encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt) or the authors' released files
+    variant: str = ""  # the variant of an authors' plain-ResNet file whose name does not say it (cont_only, pred_only, mt_simple)
     data: str = "bundled"  # bundled (data/) or a data folder: a folder of sets, one set, <class>/<files>, or a flat pool
     layout: str = "auto"  # the data folder's layout: auto (detected), sets, set, classes or flat (mtslvr.data.LAYOUTS)
     sets: tuple[str, ...] = ()  # which sets of a folder of sets; empty: all
@@ -338,6 +340,7 @@ class AnalysisConfig(Config):
         for n in ("encoders", "sets", "datasets"):
             if not all(getattr(self, n)): self.fail(n, "a list of non-empty strings")
         self.check_choice("layout", ("auto", *LAYOUTS)); self.check_choice("part", SPLIT_PARTS)
+        if self.variant: self.check_choice("variant", VARIANTS)
         self.check_range("n_clips", 2); self.check_range("n_values", 1); self.check_range("batch_size", 1)
         self.check_range("n_tasks", 0); self.check_range("seed", 0); self.check_range("seconds", 0, low_open=True)
         if self.shrinkage != "ledoit-wolf":
@@ -363,14 +366,14 @@ def run_analysis(c: AnalysisConfig, # the settings
                  models: dict | None = None, # {name: `AudioEncoder` or a saved file}; None: `c.encoders`
                  out=print) -> dict:
     "Invariance (Table 5) and head weights (Table 6); writes each table as `.md`, `.csv` and `.html`, the grids and `summary.json`."
-    from mtslvr.models import AudioEncoder
+    from mtslvr.authors import load_encoder_file
     t0 = time.perf_counter()
     c.validate()
     device = resolve_device(c.device)
     models = dict(models) if models is not None else {m: p for m, p in encoder_names(c.encoders).items()}
     if not models: raise ConfigError("config field 'encoders': no encoders given; pass encoder files (mtslvr invariance ENC...)")
     files = {m: str(v) for m, v in models.items() if isinstance(v, (str, Path))}   # (for summary.json)
-    models = {m: (AudioEncoder.load(v) if isinstance(v, (str, Path)) else v).to(device) for m, v in models.items()}
+    models = {m: (load_encoder_file(v, c.variant or None) if isinstance(v, (str, Path)) else v).to(device) for m, v in models.items()}
     rate = int(getattr(next(iter(models.values())).frontend, "sample_rate", 16000))
     said = []
     folders = open_eval_sets(c, rate, said.append, labelled=False)   # the evaluation's reading of the data fields

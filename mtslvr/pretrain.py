@@ -21,7 +21,8 @@ from .augment import AUGMENTATIONS
 from .config import Config, ConfigError, environment_info, resolve_device
 from .data import LAYOUTS, data_source, pool_folder
 from .losses import METHODS, MLAP_MODES
-from .models import VARIANTS, check_variant
+from .frontend import FRONTEND_PRESETS
+from .models import ENCODER_LAYOUTS, VARIANTS, check_variant
 from .pipeline import MODES
 from .seed import derive_seed, seed_everything, seeded_generator
 
@@ -46,6 +47,8 @@ class PretrainConfig(Config):
     width: int = 16  # ResNet base width (64 = ResNet-18)
     depths: tuple[int, ...] = (1, 1, 1, 1)  # blocks per ResNet stage ((2, 2, 2, 2) = ResNet-18)
     out_dim: int = 1000  # encoder output size (split between the heads for multi-task variants)
+    encoder_layout: str = "mtslvr"  # the encoder's modules: mtslvr or authors (their shortcut, layer1 adapters, init; mtslvr.models)
+    frontend: str = "mtslvr"  # the front-end: mtslvr or authors (their three channels, no standardisation; mtslvr.frontend)
     augmentations: tuple[str, ...] = tuple(AUGMENTATIONS)  # the augmentations, in MLAP label order
     # data
     data: str = "bundled"  # "bundled" (the bundled data/) or a data folder; its train classes where it has a split
@@ -85,7 +88,7 @@ class PretrainConfig(Config):
         "demo": {},
         "paper": dict(width=64, depths=(2, 2, 2, 2), batch_size=100, clip_seconds=5.0, steps=100_000,
                       val_every=1000, val_batches=20, early_stop=10, checkpoint_every=1000, log_every=50,
-                      workers=8, warmup_steps=0, augmentations=("pitch_shift", "fade", "white_noise", "mixed_noise",
+                      workers=8, warmup_steps=0, encoder_layout="authors", frontend="authors", augmentations=("pitch_shift", "fade", "white_noise", "mixed_noise",
                                                                  "time_masking", "time_shift", "time_stretch")),
     }
 
@@ -94,6 +97,7 @@ class PretrainConfig(Config):
         self.check_choice("variant", VARIANTS); self.check_choice("method", METHODS)
         self.check_choice("sampling", MODES); self.check_choice("schedule", SCHEDULES)
         self.check_choice("mlap_mode", MLAP_MODES); self.check_choice("layout", ("auto", *LAYOUTS))
+        self.check_choice("encoder_layout", ENCODER_LAYOUTS); self.check_choice("frontend", FRONTEND_PRESETS)
         for n in ("width", "out_dim", "sample_rate", "batch_size", "steps", "val_batches", "log_every"): self.check_range(n, 1)
         for n in ("warmup_steps", "val_every", "early_stop", "checkpoint_every", "workers", "seed"): self.check_range(n, 0)
         for n in ("lam", "weight_decay", "grad_clip"): self.check_range(n, 0)
@@ -243,8 +247,9 @@ def build_model(c: PretrainConfig):
     "The `AudioEncoder` a config describes (front-end statistics not yet fitted)."
     from mtslvr.frontend import Spectrogram3C
     from mtslvr.models import AudioEncoder, build_encoder
-    enc = build_encoder(c.variant, width=c.width, depths=c.depths, out_dim=c.out_dim)
-    return AudioEncoder(Spectrogram3C(sample_rate=c.sample_rate), enc, config=c.to_dict())
+    enc = build_encoder(c.variant, width=c.width, depths=c.depths, out_dim=c.out_dim, layout=c.encoder_layout)
+    fe = Spectrogram3C(sample_rate=c.sample_rate, **FRONTEND_PRESETS[c.frontend])
+    return AudioEncoder(fe, enc, config=c.to_dict())
 
 # %% ../nbs/09_pretrain.ipynb #2d7f32a9
 def build_objective(c: PretrainConfig, model):
@@ -300,7 +305,8 @@ class MetricsLog:
             return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()} for r in csv.DictReader(f)]
 
 # %% ../nbs/09_pretrain.ipynb #62bc3c79
-_ARCH_FIELDS = ("variant", "method", "width", "depths", "out_dim", "sample_rate", "mlap_mode", "augmentations")
+_ARCH_FIELDS = ("variant", "method", "width", "depths", "out_dim", "encoder_layout", "frontend", "sample_rate", "mlap_mode",
+                "augmentations")
 
 def _check_resume(c: PretrainConfig, ck: dict, path: Path):
     saved, now = ck.get("config", {}), c.to_dict()

@@ -155,3 +155,64 @@ def test_authors_layout_trains_through_the_objective():
     grads = {n: p.grad for n, p in model.encoder.named_parameters()}
     assert all(grads[n] is not None and grads[n].abs().sum() > 0 for h in heads for n in heads[h])
     assert grads["layer1.0.conv1.parallel_conv.0.conv.weight"].abs().sum() > 0    # layer1's adapters are trained
+
+
+# ---- the authors' layout and front-end in mtslvr's own runs ------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_pool(tmp_path_factory):
+    from mtslvr.audio import save_audio
+    d = tmp_path_factory.mktemp("pool")
+    g = torch.Generator().manual_seed(0)
+    for i in range(8):
+        n = 8000 + 1000 * i
+        t = torch.arange(n) / 16000
+        save_audio(d / f"clip{i}.flac", (0.3 * torch.sin(2 * torch.pi * (150 + 60 * i) * t) + 0.05 * torch.randn(n, generator=g)).clamp(-1, 1))
+    return d
+
+
+def test_training_in_the_authors_layout_runs_end_to_end_and_resumes_exactly(tiny_pool, tmp_path):
+    from mtslvr.evaluate import EvalConfig, run_evaluation
+    from mtslvr.invariance import AnalysisConfig, run_analysis
+    from mtslvr.models import AudioEncoder
+    from mtslvr.pretrain import PretrainConfig, load_checkpoint, pretrain
+
+    def cfg(out, **kw):
+        return PretrainConfig(data=str(tiny_pool), out_dir=str(out), variant="mt_parallel", width=4, depths=(1, 1, 1, 1),
+                              out_dim=16, batch_size=4, steps=4, clip_seconds=0.5, val_fraction=0.25, val_every=2,
+                              val_batches=1, checkpoint_every=2, log_every=1, device="cpu", seed=1,
+                              encoder_layout="authors", frontend="authors", **kw)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_3(step, objective):
+        if step == 3: raise Crash()
+    ref = pretrain(cfg(tmp_path / "ref"), progress=False)
+    with pytest.raises(Crash): pretrain(cfg(tmp_path / "run"), on_step=crash_at_3, progress=False)
+    pretrain(cfg(tmp_path / "run", resume=True), progress=False)
+    a, b = (load_checkpoint(p / "checkpoints" / "last.pt")["objective"] for p in (tmp_path / "ref", tmp_path / "run"))
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    enc = AudioEncoder.load(ref["encoder"])
+    assert enc.encoder.config["layout"] == "authors" and not enc.frontend.normalise
+    assert any(k.startswith("end_bns.") for k in enc.encoder.state_dict())          # their key names
+    ev = run_evaluation(EvalConfig(encoders=(str(ref["encoder"]),), sets=("keywords",), shots=(1,), n_tasks=20,
+                                   out_dir=str(tmp_path / "eval"), device="cpu", pieces="authors"), progress=False, out=lambda *a: None)
+    assert set(ev["tables"][1].models) == {"random init", "ref"}
+    an = run_analysis(AnalysisConfig(encoders=(str(ref["encoder"]),), sets=("keywords",), n_clips=4, seconds=0.5, n_values=1,
+                                     n_tasks=10, out_dir=str(tmp_path / "inv"), device="cpu"), out=lambda *a: None)
+    assert an["tables"]["invariance"].rows == ["ref / contrastive", "ref / predictive"]
+
+
+def test_the_commands_take_the_authors_files(tmp_path):
+    import subprocess, sys
+    from mtslvr.evaluate import EvalConfig, load_eval_models
+    theirs = tmp_path / "resnet18_weights.pt"        # a plain ResNet whose name says nothing: --variant tells it
+    torch.save(deterministic_state_dict(KEYS["plain_resnet18"]), theirs)
+    models = load_eval_models(EvalConfig(encoders=(str(theirs),), variant="cont_only"))
+    assert models[theirs.stem].variant == "cont_only" and models["random init"].encoder.config["layout"] == "authors"
+    exe = Path(sys.executable).parent / "mtslvr"
+    r = subprocess.run([str(exe), "convert", str(theirs), str(tmp_path / "ours.pt"), "--variant", "cont_only"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and (tmp_path / "ours.pt").is_file(), r.stderr
+    r = subprocess.run([str(exe), "convert", str(theirs), str(tmp_path / "ours.pt")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--force" in r.stderr and "Traceback" not in r.stderr
