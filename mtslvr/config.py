@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
+import fnmatch
+import hashlib
 import json
 import math
 import os
 import platform
+import socket
 import subprocess
 import sys
+import time
 import types
 import typing
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'coerce_value', 'read_config_file', 'parse_overrides', 'Config', 'environment_info', 'resolve_device']
+__all__ = ['PARTIAL_PATTERNS', 'ConfigError', 'coerce_value', 'read_config_file', 'parse_overrides', 'Config', 'environment_info',
+           'resolve_device', 'check_out_dir', 'RunLock', 'write_atomic', 'clean_partial_files', 'payload_sha256',
+           'ChecksumWarning', 'verify_payload']
 
 # %% ../nbs/00b_config.ipynb #307759c0
 class ConfigError(ValueError):
@@ -250,3 +258,154 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"config field 'device': got {name!r} but CUDA is not available here; use device=cpu or auto")
     try: return torch.device(name)
     except RuntimeError: raise ConfigError(f"config field 'device': got {name!r}; expected auto, cpu, cuda or cuda:N") from None
+
+# %% ../nbs/00b_config.ipynb #442434e9
+def _os_error(code: int, path, reason: str) -> OSError:
+    "An `OSError` (the subclass of `code`) whose `filename` is `path` and `strerror` the reason and what to do."
+    return OSError(code, reason, str(path))
+
+def check_out_dir(path: str | Path, # the run folder
+                  field: str = "out_dir", # the config field (or flag) that named it, for the message
+                 ) -> Path:
+    "Create the run folder `path` and write a probe file in it; an `OSError` naming the path and what to do otherwise."
+    path = Path(path)
+    for p in (path, *path.parents):   # the deepest part that exists must be a folder
+        if p.is_symlink() and not p.exists():
+            raise _os_error(errno.ENOENT, path, f"{p} is a link to nothing: fix or remove the link, or choose another {field}")
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == path else f"lies inside {p}, which is a file"
+                raise _os_error(errno.ENOTDIR, path, f"{where}, not a folder: choose another {field}")
+            break
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(e.errno, path, f"cannot create the folder ({e.strerror}): choose another {field}") from None
+    probe = path / f".mtslvr-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096); f.flush(); os.fsync(f.fileno())
+    except OSError as e:
+        hint = "free some disk space or " if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise _os_error(e.errno, path, f"cannot write in the folder ({e.strerror}): {hint}choose another {field}") from None
+    finally:
+        try: probe.unlink()
+        except OSError: pass
+    return path
+
+# %% ../nbs/00b_config.ipynb #09fdf8fd
+class RunLock:
+    "An exclusive lock on a run folder (`out_dir/.lock`), released when the process ends however it ends."
+    NAME = ".lock"
+    def __init__(self, folder: str | Path, # the run folder (created if needed)
+                 what: str = "run", # what holds it, for the other run's message ("pre-training", "evaluation", ...)
+                 field: str = "out_dir", # the config field (or flag) that chose the folder
+                ):
+        import fcntl
+        self.folder, self.fd = Path(folder), None
+        self.path = self.folder / self.NAME
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            held = self._holder(fd)
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise _os_error(errno.EWOULDBLOCK, self.folder, f"in use by another {held.get('what', 'run')} ({self._describe(held)}): "
+                                f"wait for it to end, or choose another {field}") from None
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                warnings.warn(f"{self.folder}: the file system does not support locks ({e.strerror}): this run is not "
+                              "protected against a second run in the same folder", RuntimeWarning, stacklevel=2)
+                return
+            raise
+        info = dict(pid=os.getpid(), host=socket.gethostname(), what=what, started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                    command=" ".join(sys.argv))
+        os.ftruncate(fd, 0); os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self.fd = fd
+
+    @staticmethod
+    def _holder(fd) -> dict:
+        try: return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        except (OSError, ValueError): return {}
+
+    @staticmethod
+    def _describe(h: dict) -> str:
+        if not h: return "its details are not recorded"
+        return f"process {h.get('pid')} on {h.get('host')}, started {h.get('started')}: {h.get('command') or '?'}"
+
+    @property
+    def held(self) -> bool: return self.fd is not None
+
+    def release(self):
+        "Let the next run in (closing the file drops the lock)."
+        if self.fd is not None: os.close(self.fd); self.fd = None
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.release()
+    def __del__(self): self.release()
+
+# %% ../nbs/00b_config.ipynb #9fc42a84
+def _fsync_dir(folder: Path):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass   # not every file system can sync a folder
+
+def write_atomic(path: str | Path, data: bytes | memoryview) -> Path:
+    "Write `data` to `path` through a temporary file that is flushed to disk and renamed: never a half-written `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    _fsync_dir(path.parent)
+    return path
+
+PARTIAL_PATTERNS = (".*.tmp*", "*.tmp")   # what `write_atomic` (and older writers) leave when killed mid-write
+
+def clean_partial_files(folder: str | Path, patterns=PARTIAL_PATTERNS) -> list[Path]:
+    "Remove the temporary files an interrupted write left directly in `folder`; call it holding the folder's `RunLock`."
+    folder, gone = Path(folder), []
+    if not folder.is_dir(): return gone
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns):
+            p.unlink(missing_ok=True); gone.append(p)
+    return gone
+
+# %% ../nbs/00b_config.ipynb #16a0e44d
+def payload_sha256(obj) -> str:
+    "SHA-256 of nested dicts, lists and tuples of tensors and plain values (keys in sorted order)."
+    h = hashlib.sha256()
+    def feed(o):
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(o.shape)};".encode())
+            if t.numel(): h.update(t.view(torch.uint8).numpy())
+        elif isinstance(o, dict):
+            h.update(f"D{len(o)};".encode())
+            for k in sorted(o, key=repr): feed(k); feed(o[k])
+        elif isinstance(o, (list, tuple)):
+            h.update(f"L{len(o)};".encode())
+            for v in o: feed(v)
+        else: h.update(f"V{type(o).__name__}:{o!r};".encode())
+    feed(obj)
+    return h.hexdigest()
+
+class ChecksumWarning(UserWarning):
+    "A file without a checksum (written before mtslvr stored them): it loads, unverified; said once per file."
+
+def verify_payload(d: dict, # a loaded checkpoint or encoder file; its "sha256" entry is removed
+                   path, # the file, for the messages
+                  ) -> str | None:
+    "The file's stored checksum after checking it against `d`: `ValueError` on a mismatch, `None` (and a warning) without one."
+    stored = d.pop("sha256", None)
+    if stored is None:
+        warnings.warn(f"{path}: has no checksum (written before mtslvr stored them): it loads, but damage to it "
+                      "cannot be detected; saving it again adds one", ChecksumWarning, stacklevel=3)
+    elif payload_sha256(d) != stored:
+        raise ValueError(f"{path}: checksum mismatch: its content changed after it was written (a damaged disk or copy, "
+                         "or an edit); do not use it: take another copy")
+    return stored

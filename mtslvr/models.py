@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import mtslvr
+from .config import payload_sha256, verify_payload, write_atomic
 from .adapters import (AdapterBasicBlock, AuthorsAdapterBlock, TaskBatchNorm, check_adapter, check_tasks,
                              count_parameters, per_task)
 from .frontend import FRONTENDS, register_frontend   # the registry lives with the front-ends
@@ -309,6 +310,7 @@ class AudioEncoder(nn.Module):
                 ):
         super().__init__()
         self.frontend, self.encoder, self.config = frontend, encoder, dict(config or {})
+        self.sha256 = None   # the checksum of the file it was loaded from or saved to
 
     @property
     def heads(self): return self.encoder.heads
@@ -363,17 +365,16 @@ class AudioEncoder(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         "Write one file that `AudioEncoder.load` reads with `weights_only=True`; atomic (no half-written file)."
-        path, buf = Path(path), io.BytesIO()
-        torch.save(self.to_dict(), buf)
+        path, buf, d = Path(path), io.BytesIO(), self.to_dict()
+        d["sha256"] = payload_sha256(d)
+        torch.save(d, buf)
         try: torch.load(io.BytesIO(buf.getvalue()), weights_only=True)   # refuse to write what cannot be loaded
         except Exception as e:
             raise ValueError(f"cannot save to {path}: the config or front-end config holds something that "
                              f"weights_only loading refuses ({e.__class__.__name__}: {str(e)[:200]}); "
                              "keep them to str, int, float, bool, None, lists, dicts and tensors") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(buf.getvalue()); os.replace(tmp, path)
-        return path
+        self.sha256 = d["sha256"]
+        return write_atomic(path, buf.getbuffer())
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "AudioEncoder":
@@ -384,13 +385,21 @@ class AudioEncoder(nn.Module):
         except Exception as e:
             raise ModelFileError(f"cannot read it as an mtslvr model file ({e.__class__.__name__}: {str(e)[:200]}); "
                                  "it is truncated, corrupt or not a file written by AudioEncoder.save", path) from None
+        if isinstance(d, dict) and {"objective", "optimizer", "state"} <= set(d):
+            raise ModelFileError("a training checkpoint (pre-training's last.pt or best.pt), not an encoder file: a run "
+                                 "writes its encoder to encoder.pt in its folder when it ends; to finish an interrupted "
+                                 "run, resume it (mtslvr pretrain --config RUN/config.json --set resume=true; Python: "
+                                 "pretrain(config.replace(resume=True)))", path)
         if not isinstance(d, dict) or "format_version" not in d:
             raise ModelFileError("not an AudioEncoder file (no format_version): was it written by AudioEncoder.save? "
-                                 "A training checkpoint holds one under its model key", path)
+                                 "The authors' released files load with mtslvr.authors.load_encoder_file (the "
+                                 "mtslvr commands take them as they are)", path)
         version = d["format_version"]
         if version not in READABLE_VERSIONS:
             raise ModelFileError(f"format_version {version!r}, this mtslvr reads {' and '.join(map(str, READABLE_VERSIONS))}: "
                                  f"use the mtslvr version that wrote it ({d.get('versions')}), or a newer mtslvr", path)
+        try: sha = verify_payload(d, path)
+        except ValueError as e: raise ModelFileError(str(e).split(": ", 1)[1], path) from None
         missing = [k for k in ("frontend", "encoder", "state_dict") if k not in d]
         if missing: raise ModelFileError(f"incomplete file: missing {missing}", path)
         arch = dict(d["encoder"]) if isinstance(d["encoder"], dict) else d["encoder"]
@@ -407,4 +416,5 @@ class AudioEncoder(nn.Module):
         except ModelFileError: raise
         except Exception as e:
             raise ModelFileError(f"cannot rebuild the model ({e.__class__.__name__}: {str(e)[:300]})", path) from None
+        model.sha256 = sha
         return model.to(map_location).eval()

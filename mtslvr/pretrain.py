@@ -7,6 +7,7 @@ Docs: https://mtslvr.github.io/mtslvr/pretrain.html.md"""
 # %% ../nbs/09_pretrain.ipynb #923f0c84
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -18,22 +19,29 @@ import numpy as np
 import torch
 
 from .augment import AUGMENTATIONS
-from .config import Config, ConfigError, environment_info, resolve_device
+from .config import (Config, ConfigError, RunLock, check_out_dir, clean_partial_files, environment_info,
+                           payload_sha256, resolve_device, verify_payload, write_atomic)
 from .data import LAYOUTS, data_source, pool_folder
 from .losses import METHODS, MLAP_MODES
-from .frontend import FRONTEND_PRESETS
+from .frontend import FRONTEND_PRESETS, Spectrogram3C
 from .models import ENCODER_LAYOUTS, VARIANTS, check_variant
 from .pipeline import MODES
+from .resume import (StepControl, StopRequested, add_segment, config_changes, describe_changes, end_segment,
+                           last_end, read_record, request_checkpoint)   # request_checkpoint: the loop's public stop
 from .seed import derive_seed, seed_everything, seeded_generator
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'METRIC_COLUMNS', 'PretrainConfig', 'learning_rate', 'save_config', 'step_generator', 'CheckpointError',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StepBatches', 'split_validation',
-           'lr_factor', 'build_model', 'build_objective', 'open_pool', 'MetricsLog', 'validation_loss',
-           'distributed_context', 'pretrain']
+__all__ = ['SCHEDULES', 'MIN_SAMPLE_RATE', 'METRIC_COLUMNS', 'RESUME_FREE', 'RESUME_ALLOWED', 'PretrainConfig', 'learning_rate',
+           'save_config', 'step_generator', 'CheckpointError', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'StepBatches', 'split_validation', 'lr_factor', 'build_model', 'build_objective',
+           'pool_fingerprint', 'open_pool', 'MetricsLog', 'validation_loss', 'distributed_context', 'pretrain']
 
 # %% ../nbs/09_pretrain.ipynb #2d292349
 SCHEDULES = ("cosine", "constant")
+MIN_SAMPLE_RATE = 8000  # Hz: below it the mel bands and the augmentations' frequency ranges are empty or aliased
+
+import inspect
+_FRONTEND_N_FFT = inspect.signature(Spectrogram3C).parameters["n_fft"].default
 
 @dataclass
 class PretrainConfig(Config):
@@ -103,6 +111,11 @@ class PretrainConfig(Config):
         for n in ("lam", "weight_decay", "grad_clip"): self.check_range(n, 0)
         for n in ("temperature", "clip_seconds", "lr"): self.check_range(n, 0, low_open=True)
         self.check_range("bernoulli_p", 0, 1, low_open=True)
+        if self.sample_rate < MIN_SAMPLE_RATE: self.fail("sample_rate", f"at least {MIN_SAMPLE_RATE} Hz (the paper: 16000)")
+        n_fft = FRONTEND_PRESETS[self.frontend].get("n_fft", _FRONTEND_N_FFT)
+        if self.clip_seconds * self.sample_rate < n_fft:
+            self.fail("clip_seconds", f"at least {n_fft / self.sample_rate:.4g} s: a crop must hold one window of the "
+                                      f"front-end ({n_fft} samples at {self.sample_rate} Hz)")
         if not 0 <= self.val_fraction < 1: self.fail("val_fraction", "a fraction in [0, 1)")
         if len(self.depths) != 4 or min(self.depths) < 1: self.fail("depths", "four positive integers, e.g. 2,2,2,2 for ResNet-18")
         self.check_device()
@@ -152,32 +165,33 @@ def set_rng_state(st: dict) -> None:
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    "Write `state` to `path` atomically (temporary file, fsync, rename), after checking it loads with `weights_only=True`."
+    "Write `state` and its checksum to `path` atomically (temporary file, fsync, rename), after checking it loads with `weights_only=True`."
     import io
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO(); torch.save(state, buf)
+    buf = io.BytesIO(); torch.save({**state, "sha256": payload_sha256(state)}, buf)
     try: torch.load(io.BytesIO(buf.getvalue()), weights_only=True)  # never write a checkpoint that cannot be resumed
     except Exception as e:
         raise CheckpointError(f"{path}: refusing to write a checkpoint that weights_only loading rejects "
                               f"({str(e).splitlines()[-1][:300]})") from None
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getbuffer()); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    return write_atomic(path, buf.getbuffer())
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     "Read a checkpoint with `weights_only=True`; a missing or damaged file is a `CheckpointError` naming it."
     path = Path(path)
     if not path.exists(): raise CheckpointError(f"{path}: checkpoint not found")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    other = "copy checkpoints/best.pt over it to resume from the best validation step, or delete the run folder to start over"
+    if path.stat().st_size == 0: raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint: {other}")
+    try: d = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e.__class__.__name__}: {str(e).splitlines()[0][:200]}); "
-                              "the file is damaged or not an mtslvr checkpoint. Delete it to start over, "
-                              "or resume from another checkpoint") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e.__class__.__name__}: {_first_line(e)}); the file is "
+                              f"damaged or not an mtslvr checkpoint: {other}") from None
+    if isinstance(d, dict):
+        try: verify_payload(d, path)
+        except ValueError as e: raise CheckpointError(f"{e}; {other}") from None
+    return d
 
 # %% ../nbs/09_pretrain.ipynb #5dc4b056
 class StepBatches(torch.utils.data.Dataset):
@@ -262,6 +276,12 @@ def build_objective(c: PretrainConfig, model):
                               nonfinite="flag", **kw)
 
 # %% ../nbs/09_pretrain.ipynb #8dcddf2f
+def pool_fingerprint(pool) -> dict:
+    "The number of clips and a SHA-256 of their paths and sizes, in order: a resumed run must see the same pool."
+    h = hashlib.sha256()
+    for f in pool.files: h.update(f"{Path(f).as_posix()}|{Path(f).stat().st_size}\n".encode())
+    return dict(clips=len(pool.files), sha256=h.hexdigest())
+
 def open_pool(c: PretrainConfig):
     "The clips a config pre-trains on: `mtslvr.data.pool_folder` of its `data` folder (train classes where there is a split)."
     try: return pool_folder(data_source(c.data, c.layout), sample_rate=c.sample_rate)
@@ -305,16 +325,46 @@ class MetricsLog:
             return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()} for r in csv.DictReader(f)]
 
 # %% ../nbs/09_pretrain.ipynb #62bc3c79
-_ARCH_FIELDS = ("variant", "method", "width", "depths", "out_dim", "encoder_layout", "frontend", "sample_rate", "mlap_mode",
-                "augmentations")
+RESUME_FREE = ("resume", "out_dir", "device", "workers", "tensorboard", "log_every", "checkpoint_every")  # where and how often, not what
+RESUME_ALLOWED = ("steps", "lr")   # steps: more steps; lr: only after a non-finite loss
 
-def _check_resume(c: PretrainConfig, ck: dict, path: Path):
-    saved, now = ck.get("config", {}), c.to_dict()
-    # (a checkpoint written before a field existed had its default)
-    diff = [f"{k}: checkpoint {saved.get(k, PretrainConfig().to_dict()[k])!r}, config {now[k]!r}" for k in _ARCH_FIELDS
-            if saved.get(k, PretrainConfig().to_dict()[k]) != now[k]]
-    if diff: raise CheckpointError(f"{path}: cannot resume with a different model ({'; '.join(diff)}); "
-                                   "use the checkpoint's settings or another out_dir")
+def _resume_changes(c: PretrainConfig, ck: dict, record: dict, pool: dict) -> dict:
+    "The changes a resume makes (`RESUME_ALLOWED` only); a `ConfigError` naming every other difference."
+    out, done = Path(c.out_dir), ck["state"]["step"]
+    changes = config_changes(ck.get("config", {}), c, RESUME_FREE)
+    bad, why = {k: v for k, v in changes.items() if k not in RESUME_ALLOWED}, []
+    if "lr" in changes and last_end(record) != "non-finite loss":
+        bad["lr"] = changes["lr"]; why.append("lr may change only after a non-finite loss")
+    if "steps" in changes and c.steps < done:
+        bad["steps"] = changes["steps"]; why.append(f"the run has done {done} steps")
+    if bad:
+        raise ConfigError(f"{out}: cannot resume with other settings than the run's: {describe_changes(bad)}"
+                          f"{''.join('; ' + w for w in why)}. Resume with the run's own settings (--config {out / 'config.json'} "
+                          "--set resume=true; Python: PretrainConfig.load(that file, {'resume': True})), or start a new run in "
+                          "another out_dir. Only steps (to run more) and lr (after a non-finite loss) may change on resume")
+    if ck.get("pool") is not None and ck["pool"]["sha256"] != pool["sha256"]:
+        raise ConfigError(f"config field 'data': cannot resume {out}: its pool of clips changed since the run started "
+                          f"({ck['pool']['clips']} clips then, {pool['clips']} now, or files replaced); restore it, or start a "
+                          "new run in another out_dir")
+    return changes
+
+def _continue_schedule(opt, sched, c: PretrainConfig, step: int, changes: dict) -> str:
+    "After a resume that changes `steps` or `lr`: the remaining steps follow `c`'s schedule; what that means, in words."
+    old = c.replace(**{k: a for k, (a, b) in changes.items()})
+    if "lr" in changes:
+        for g in opt.param_groups: g["initial_lr"] = learning_rate(c)
+        sched.base_lrs = [g["initial_lr"] for g in opt.param_groups]
+    for g, base in zip(opt.param_groups, sched.base_lrs): g["lr"] = base * lr_factor(step, c)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
+    said = []
+    if "steps" in changes:
+        said.append(f"steps {old.steps} -> {c.steps}: steps 1..{step} ran with the learning rates of steps={old.steps}, "
+                    f"steps {step + 1}..{c.steps} follow the {c.schedule} schedule of steps={c.steps}")
+    if "lr" in changes: said.append(f"lr {learning_rate(old):g} -> {learning_rate(c):g} after the non-finite loss")
+    rate = lambda s, x: learning_rate(x) * lr_factor(s, x)
+    said.append(f"learning rate {rate(step, c):.4g} at step {step + 1} (the run's settings: {rate(step, old):.4g}), "
+                f"{rate(c.steps - 1, c):.4g} at step {c.steps}")
+    return "; ".join(said)
 
 @torch.no_grad()
 def validation_loss(objective, # the `MultiTaskObjective`
@@ -371,15 +421,19 @@ def _check_finite(finite, step, last_path, world=1):
     if not _all_finite(finite, world):
         from mtslvr.losses import NonFiniteLossError
         where = f"the last good checkpoint is {last_path}" if Path(last_path).exists() else "no checkpoint was written yet"
-        raise NonFiniteLossError(f"non-finite loss by step {step}: {where}. Lower lr (config field 'lr'), check the "
-                                 "data for NaN/inf, then resume=true or start again")
+        raise NonFiniteLossError(f"non-finite loss by step {step}: {where}. Lower the learning rate and resume from it "
+                                 "(--set lr=SMALLER --set resume=true; Python: config.replace(lr=..., resume=True)), "
+                                 "or check the data for NaN/inf, or start again")
 
-def _setup(c: PretrainConfig, rank: int, world: int, device, last: Path) -> dict:
+def _setup(c: PretrainConfig, rank: int, world: int, device, last: Path, record: dict) -> dict:
     "Everything the loop needs before its first step: data, model, objective, optimiser, state (resumed or fitted)."
     from mtslvr.pipeline import default_augmentations
     seed_everything(c.seed)
     pool = open_pool(c)
     train_idx, val_idx = split_validation(pool.files, c.val_fraction if c.val_every else 0.0, c.seed)
+    if not train_idx:
+        raise ConfigError(f"config field 'val_every': the pool has {len(pool)} clip(s) and validation takes {len(val_idx)}, "
+                          "leaving none to train on: add clips to the pool, or set val_every=0 (no validation)")
     crop = int(round(c.clip_seconds * c.sample_rate))
     train = StepBatches(pool, c.batch_size, crop, c.seed, "crop", indices=train_idx, rank=rank, world=world)
     val = StepBatches(pool, c.batch_size, crop, c.seed, "val", indices=val_idx) if val_idx else None
@@ -388,38 +442,58 @@ def _setup(c: PretrainConfig, rank: int, world: int, device, last: Path) -> dict
     opt = torch.optim.Adam(objective.parameters(), lr=learning_rate(c), weight_decay=c.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, c))
     state = dict(step=0, best_val=float("inf"), best_step=-1, bad_validations=0, stopped_early=False)
+    fingerprint, changes, note = pool_fingerprint(pool), {}, ""
     if c.resume:
         ck = load_checkpoint(last)
-        _check_resume(c, ck, last)
+        changes = _resume_changes(c, ck, record, fingerprint)
         objective.load_state_dict(ck["objective"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         set_rng_state(ck["rng"]); state.update(ck["state"])
+        if changes: note = _continue_schedule(opt, sched, c, state["step"], changes)
     else:  # every rank fits the same statistics on the same clips
         stats = StepBatches(pool, c.batch_size, crop, c.seed, "stats", indices=train_idx)
         model.frontend.fit_stats(stats.batch(i) for i in range(max(1, min(8, 256 // c.batch_size))))
     augs = default_augmentations(c.sample_rate, device, c.augmentations)   # built once for the whole run
     return dict(pool=pool, train=train, val=val, n_train=len(train_idx), n_val=len(val_idx), model=model,
-                objective=objective, opt=opt, sched=sched, state=state, augmentations=augs)
+                objective=objective, opt=opt, sched=sched, state=state, augmentations=augs, fingerprint=fingerprint,
+                changes=changes, note=note)
+
+def _stop_now(why, world: int, device, logged: bool):
+    "Under DDP every process stops at the same step: they agree at logged steps (a single process stops at once)."
+    if world == 1: return why
+    if not logged: return None
+    f = torch.tensor(int(why is not None), device=device); dist.all_reduce(f, op=dist.ReduceOp.MAX)
+    return why or ("a stop request to another process" if int(f) else None)
 
 def pretrain(c: PretrainConfig, # the run's configuration
              on_step=None, # called as on_step(step, objective) after each step; tests use it to inject faults
              progress: bool = True, # show a tqdm progress bar (rank 0)
             ) -> dict:
     "Pre-train the encoder `c` describes; returns the run's paths and summary. See the section text."
+    rank, world, device, started = distributed_context(c.device)
+    out, lock = Path(c.out_dir), None
+    if rank == 0:   # the run folder: writable, this run's alone, no half-written files left (see mtslvr.config)
+        check_out_dir(out); lock = RunLock(out, "pre-training")
+        for d in (out, out / "checkpoints"): clean_partial_files(d)
+    try: return _train(c, on_step, progress, rank, world, device, started)
+    finally:
+        if lock is not None: lock.release()
+
+def _train(c: PretrainConfig, on_step, progress: bool, rank: int, world: int, device, started: bool) -> dict:
     import time
     from tqdm.auto import tqdm
+    from mtslvr.losses import NonFiniteLossError
     from mtslvr.pipeline import sample_pipeline
-    rank, world, device, started = distributed_context(c.device)
     lead = rank == 0
     if torch.device(device).type == "cpu":   # the augmentations run here: reuse their temporaries (see dsp)
         from mtslvr.dsp import retain_freed_memory
         retain_freed_memory()
     out = Path(c.out_dir); ckd = out / "checkpoints"
-    last, best = ckd / "last.pt", ckd / "best.pt"
+    last, best, rec = ckd / "last.pt", ckd / "best.pt", out / "config.json"
     if not c.resume and last.exists():
         raise ConfigError(f"config field 'out_dir': {out} already holds a run ({last}); set resume=true to continue "
                           "it, or choose another out_dir (nothing was overwritten)")
     if c.resume and not last.exists(): raise CheckpointError(f"{last}: no checkpoint to resume from (resume=true)")
-    run = _setup(c, rank, world, device, last)
+    run = _setup(c, rank, world, device, last, read_record(rec) if c.resume else {})
     model, objective, opt, sched, state, augs = (run[k] for k in ("model", "objective", "opt", "sched", "state", "augmentations"))
     val = run["val"]
     objective.to(device).train()
@@ -428,9 +502,11 @@ def pretrain(c: PretrainConfig, # the run's configuration
         if c.sync_bn and device.type == "cuda": objective = torch.nn.SyncBatchNorm.convert_sync_batchnorm(objective)
         step_fn = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
     if c.compile: step_fn = torch.compile(step_fn)
-    if lead:
-        pool_info = dict(clips=len(run["pool"]), train=run["n_train"], val=run["n_val"], data=str(data_source(c.data, c.layout)))
-        save_config(c, out / "config.json", pool=pool_info, world_size=world)
+    if lead:   # the run's record: every segment's config (mtslvr.resume)
+        pool_info = dict(clips=len(run["pool"]), train=run["n_train"], val=run["n_val"], data=str(data_source(c.data, c.layout)),
+                         skipped=[[str(f), r, d] for f, r, d in run["pool"].skipped], sha256=run["fingerprint"]["sha256"])
+        add_segment(rec, c, state["step"], run["changes"], run["note"], pool=pool_info, world_size=world)
+        if run["note"]: print(f"resuming {out} at step {state['step']}: {run['note']}")
         log = MetricsLog(out / "metrics.csv", out / "tensorboard" if c.tensorboard else None); log.truncate(state["step"])
     amp = _amp(c, device)
     train = run["train"]
@@ -438,62 +514,78 @@ def pretrain(c: PretrainConfig, # the run's configuration
     loader = torch.utils.data.DataLoader(train, batch_size=None, shuffle=False, num_workers=c.workers,
                                          pin_memory=device.type == "cuda")
 
+    written = [-1]   # the step of the last `last` checkpoint
     def checkpoint(path):
         if lead:
             save_checkpoint(dict(objective=objective.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                                 rng=rng_state(), state=dict(state), config=c.to_dict()), path)
+                                 rng=rng_state(), state=dict(state), config=c.to_dict(), pool=run["fingerprint"]), path)
+        if path == last: written[0] = state["step"]
+    def checkpoint_now():  # asked for by a signal or request_checkpoint at a step boundary (a single process)
+        if world == 1 and written[0] != state["step"]: _check_finite(finite, state["step"], last); checkpoint(last)
 
     t0, finite = time.perf_counter(), torch.ones((), dtype=torch.bool, device=device)
     acc = {}
     bar = tqdm(total=c.steps, initial=state["step"], disable=not (progress and lead), desc=f"pretrain {c.variant}", dynamic_ncols=True)
-    for step, x in loader:
-        x = x.to(device, non_blocking=True)
-        pipe = sample_pipeline(x.shape[0], generator=step_generator(c.seed, step, "augment", rank), mode=c.sampling,
-                               p=c.bernoulli_p, device=device, augmentations=augs)
-        v1, v2 = pipe.apply(x)
-        with amp: res = step_fn(v1, v2, pipe.labels)
-        finite &= res["finite"]
-        opt.zero_grad(set_to_none=True)
-        res["loss"].backward()
-        if c.grad_clip: torch.nn.utils.clip_grad_norm_(objective.parameters(), c.grad_clip)
-        opt.step(); sched.step()
-        for k in ("loss", "cont", "mlap", "mlap_acc", "cont_acc"):  # running sums on the device: no sync per step
-            if k in res: acc[k] = acc.get(k, 0) + res[k].detach().float()
-        acc["n"] = acc.get("n", 0) + 1
-        done = state["step"] = step + 1
-        row = {}
-        if done % c.log_every == 0 or done == c.steps:
-            _check_finite(finite, done, last, world)
-            row = {k: float(v) / acc["n"] for k, v in acc.items() if k != "n"}
-            acc = {}
-        if val is not None and (done % c.val_every == 0 or done == c.steps):
-            _check_finite(finite, done, last, world)
-            vl = torch.zeros((), device=device, dtype=torch.float64)
-            if lead: vl += validation_loss(objective, val, c, device, amp, augs)
-            if world > 1: dist.broadcast(vl, 0)  # one decision for every rank
-            vl = row["val_loss"] = float(vl)
-            if vl < state["best_val"]:
-                state.update(best_val=vl, best_step=done, bad_validations=0)
-                checkpoint(best)
-            else:
-                state["bad_validations"] += 1
-                if c.early_stop and state["bad_validations"] >= c.early_stop: state["stopped_early"] = True
-        if row and lead:
-            log.write(step=done, lr=sched.get_last_lr()[0], seconds=time.perf_counter() - t0, **row)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "val_loss", "mlap_acc")})
-        if done % c.checkpoint_every == 0 or done == c.steps or state["stopped_early"]:
-            _check_finite(finite, done, last, world)
-            checkpoint(last)
-        bar.update(1)
-        if on_step is not None: on_step(done, objective)
-        if state["stopped_early"]: break
+    try:
+        with StepControl() as ctl:   # SIGINT/SIGTERM: a checkpoint at the next step boundary, then StopRequested
+            for step, x in loader:
+                x = x.to(device, non_blocking=True)
+                pipe = sample_pipeline(x.shape[0], generator=step_generator(c.seed, step, "augment", rank), mode=c.sampling,
+                                       p=c.bernoulli_p, device=device, augmentations=augs)
+                v1, v2 = pipe.apply(x)
+                with amp: res = step_fn(v1, v2, pipe.labels)
+                finite &= res["finite"]
+                opt.zero_grad(set_to_none=True)
+                res["loss"].backward()
+                if c.grad_clip: torch.nn.utils.clip_grad_norm_(objective.parameters(), c.grad_clip)
+                opt.step(); sched.step()
+                for k in ("loss", "cont", "mlap", "mlap_acc", "cont_acc"):  # running sums on the device: no sync per step
+                    if k in res: acc[k] = acc.get(k, 0) + res[k].detach().float()
+                acc["n"] = acc.get("n", 0) + 1
+                done = state["step"] = step + 1
+                row, logged = {}, done % c.log_every == 0 or done == c.steps
+                if logged:
+                    _check_finite(finite, done, last, world)
+                    row = {k: float(v) / acc["n"] for k, v in acc.items() if k != "n"}
+                    acc = {}
+                if val is not None and (done % c.val_every == 0 or done == c.steps):
+                    _check_finite(finite, done, last, world)
+                    vl = torch.zeros((), device=device, dtype=torch.float64)
+                    if lead: vl += validation_loss(objective, val, c, device, amp, augs)
+                    if world > 1: dist.broadcast(vl, 0)  # one decision for every rank
+                    vl = row["val_loss"] = float(vl)
+                    if vl < state["best_val"]:
+                        state.update(best_val=vl, best_step=done, bad_validations=0)
+                        checkpoint(best)
+                    else:
+                        state["bad_validations"] += 1
+                        if c.early_stop and state["bad_validations"] >= c.early_stop: state["stopped_early"] = True
+                if row and lead:
+                    log.write(step=done, lr=sched.get_last_lr()[0], seconds=time.perf_counter() - t0, **row)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "val_loss", "mlap_acc")})
+                if done % c.checkpoint_every == 0 or done == c.steps or state["stopped_early"]:
+                    _check_finite(finite, done, last, world)
+                    checkpoint(last)
+                bar.update(1)
+                if on_step is not None: on_step(done, objective)
+                why = _stop_now(ctl.boundary(checkpoint_now), world, device, logged)
+                if why:
+                    if written[0] != done: _check_finite(finite, done, last, world); checkpoint(last)
+                    raise StopRequested(f"stopped at step {done} of {c.steps} ({why}); checkpoint {last}. To continue: "
+                                        "the same command with --set resume=true (Python: pretrain(config.replace(resume=True)))")
+                if state["stopped_early"]: break
+    except (NonFiniteLossError, StopRequested) as e:
+        bar.close()
+        if lead: end_segment(rec, state["step"], "non-finite loss" if isinstance(e, NonFiniteLossError) else f"stopped ({why})")
+        raise
     bar.close()
     _check_finite(finite, state["step"], last, world)
     if world > 1: dist.barrier()  # rank 0's best checkpoint is on disk
     if best.exists():  # export the weights with the best validation loss
         objective.load_state_dict(load_checkpoint(best, map_location=device)["objective"])
     enc_path = model.save(out / "encoder.pt") if lead else out / "encoder.pt"
+    if lead: end_segment(rec, state["step"], "stopped early" if state["stopped_early"] else "finished")
     if started: dist.destroy_process_group()
     return dict(out_dir=out, encoder=enc_path, steps=state["step"], best_val=state["best_val"],
                 best_step=state["best_step"], stopped_early=state["stopped_early"], metrics=out / "metrics.csv",
-                rank=rank, world=world)
+                rank=rank, world=world, encoder_sha256=model.sha256 if lead else None)

@@ -94,7 +94,7 @@ def test_an_existing_run_is_never_overwritten(pool, tmp_path):
     with pytest.raises(ConfigError, match="already holds a run"):
         pretrain(tiny(pool, tmp_path / "r", steps=2, val_every=0), progress=False)
     assert (tmp_path / "r" / "checkpoints" / "last.pt").read_bytes() == before
-    with pytest.raises(CheckpointError, match="different model.*width"):
+    with pytest.raises(ConfigError, match="cannot resume with other settings.*width: 4 in the run, 8 now"):
         pretrain(tiny(pool, tmp_path / "r", steps=4, val_every=0, width=8, resume=True), progress=False)
     with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
         pretrain(tiny(pool, tmp_path / "new", resume=True), progress=False)
