@@ -8,6 +8,7 @@ Docs: https://mtslvr.github.io/mtslvr/audio.html.md"""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,24 @@ def _check_rate(sample_rate, what="sample_rate"):
         raise ValueError(f"{what} must be a positive integer number of samples per second, got {sample_rate!r}")
     return int(sample_rate)
 
+def _missing(path: Path) -> AudioError:
+    if path.is_symlink():
+        return AudioError(f"a link to {os.readlink(path)}, which does not exist: fix or remove the link", path)
+    return AudioError("file not found: check the path", path)
+
+def _unreadable(path: Path, e: Exception, what: str) -> AudioError:
+    "The error for a file libsndfile failed on: a permission problem is named as such, not as a corrupt file."
+    try: open(path, "rb").close()
+    except PermissionError: return AudioError("cannot read it: permission denied; check the file's permissions (ls -l)", path)
+    except OSError as oe: return AudioError(f"cannot read it: {oe.strerror}", path)
+    return AudioError(f"{what} ({e.__class__.__name__}: {e}); the file is corrupt or not audio: re-create or remove it", path)
+
 def audio_info(path: str | Path) -> dict:
     "Duration (s), sample rate, channels and frames of an audio file, without decoding it."
     path = Path(path)
-    if not path.exists(): raise AudioError("file not found: check the path", path)
+    if not path.exists(): raise _missing(path)
     try: info = sf.info(str(path))
-    except Exception as e:
-        raise AudioError(f"cannot read audio header ({e.__class__.__name__}: {e}); the file is corrupt or not audio", path) from None
+    except Exception as e: raise _unreadable(path, e, "cannot read audio header") from None
     return dict(duration=info.frames / info.samplerate if info.samplerate else 0.0,
                 sample_rate=info.samplerate, channels=info.channels, frames=info.frames)
 
@@ -48,13 +60,11 @@ def load_audio(path: str | Path, # file libsndfile can decode (WAV, FLAC, OGG, M
     "Read `path` as a mono float32 tensor `[T]` at `sample_rate`, resampled once with soxr."
     if sample_rate is not None: sample_rate = _check_rate(sample_rate)
     path = Path(path)
-    if not path.exists(): raise AudioError("file not found: check the path", path)
+    if not path.exists(): raise _missing(path)
     if path.is_dir(): raise AudioError("is a folder, not an audio file", path)
     if path.stat().st_size == 0: raise AudioError("file is empty (0 bytes): re-create or remove it", path)
     try: x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(f"cannot decode ({e.__class__.__name__}: {e}); the file is corrupt or not audio: "
-                         "re-create or remove it", path) from None
+    except Exception as e: raise _unreadable(path, e, "cannot decode") from None
     if x.shape[0] == 0: raise AudioError("file has no samples (0 frames): re-create or remove it", path)
     if not np.isfinite(x).all():
         raise AudioError(f"{int((~np.isfinite(x)).sum())} samples are NaN or infinite: re-create or remove it", path)

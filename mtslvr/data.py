@@ -23,21 +23,25 @@ from .audio import AudioError, audio_info, find_data_root, fix_length, is_silent
 from .seed import seeded_generator
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'SPLIT_PARTS', 'LAYOUTS', 'DATASETS', 'read_manifest', 'DataWarning', 'scan_files', 'AudioFolder',
-           'Split', 'load_split', 'load_metaaudio_split', 'convert_split', 'bundled_sets', 'load_bundled',
-           'pretrain_pool', 'DataSource', 'detect_layout', 'data_source', 'pool_folder', 'part_folders',
+__all__ = ['AUDIO_SUFFIXES', 'UNDECODABLE_SUFFIXES', 'SPLIT_PARTS', 'LAYOUTS', 'DATASETS', 'read_manifest', 'DataWarning',
+           'scan_files', 'AudioFolder', 'Split', 'load_split', 'load_metaaudio_split', 'convert_split', 'bundled_sets',
+           'load_bundled', 'pretrain_pool', 'DataSource', 'detect_layout', 'data_source', 'pool_folder', 'part_folders',
            'DatasetConfig', 'dataset_config', 'random_split']
 
 # %% ../nbs/08_data.ipynb #2e1b7e23
-AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".mp3")
+AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64", ".rf64")
+UNDECODABLE_SUFFIXES = (".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka", ".ape", ".wv", ".amr")  # audio libsndfile cannot read
 
 # %% ../nbs/08_data.ipynb #7b931e95
 def _is_audio(p: Path) -> bool:
-    return p.suffix.lower() in AUDIO_SUFFIXES and not any(part.startswith(".") for part in p.parts)
+    "An audio file's name (one the scan reads, or reports as undecodable), not hidden."
+    return (p.suffix.lower() in AUDIO_SUFFIXES + UNDECODABLE_SUFFIXES) and not any(part.startswith(".") for part in p.parts)
+
+def _is_file(p: Path) -> bool: return p.is_file() or (p.is_symlink() and not p.exists())   # a link to nothing: reported
 
 def _audio_under(folder: Path) -> list[Path]:
-    "Audio files under `folder`, sorted, hidden files and folders left out."
-    return sorted(p for p in folder.rglob("*") if _is_audio(p.relative_to(folder)) and p.is_file())
+    "Audio files under `folder` (and links to nothing), sorted, hidden files and folders left out."
+    return sorted(p for p in folder.rglob("*") if _is_audio(p.relative_to(folder)) and _is_file(p))
 
 def _inside(root: Path, p: str | Path, where: str) -> Path:
     "`p` (relative to `root`, or absolute) as a path inside `root`; a ValueError naming `where` otherwise."
@@ -85,7 +89,11 @@ def scan_files(files: Sequence[Path], # audio files to check
     keep, seconds, skipped = [], [], []
     for f in files:
         reason, detail, dur = None, "", None
-        if scan != "none":
+        if Path(f).suffix.lower() in UNDECODABLE_SUFFIXES:
+            reason, detail = "unreadable", f"libsndfile cannot decode {Path(f).suffix} files: convert it (e.g. to FLAC)"
+        elif Path(f).is_symlink() and not Path(f).exists():
+            reason, detail = "unreadable", f"a link to {os.readlink(f)}, which does not exist"
+        elif scan != "none":
             try:
                 info = audio_info(f)
                 dur = info["duration"]
@@ -94,10 +102,18 @@ def scan_files(files: Sequence[Path], # audio files to check
                     x = load_audio(f, None)
                     if silence_db is not None and bool(is_silent(x, silence_db)):
                         reason, detail = "silent", f"RMS at or below {silence_db:g} dBFS"
+                        if info["channels"] > 1 and _a_loud_channel(f, silence_db):
+                            detail = (f"its mono mix-down is at or below {silence_db:g} dBFS, though its channels are not: they "
+                                      "cancel (anti-phase); keep one channel (e.g. sox IN OUT remix 1)")
             except AudioError as e: reason, detail = "unreadable", e.problem
         keep.append(reason is None); seconds.append(dur)
         if reason: skipped.append((Path(f), reason, detail))
     return keep, seconds, skipped
+
+def _a_loud_channel(f, silence_db) -> bool:
+    import soundfile as sf
+    x, _ = sf.read(str(f), dtype="float32", always_2d=True)
+    return not bool(is_silent(torch.from_numpy(np.ascontiguousarray(x.T)), silence_db).all())
 
 def _report(what: str, n: int, skipped, strict: bool, shown: int = 3):
     "One summary for all skipped files: a warning, or with `strict` an AudioError naming every file."
@@ -110,8 +126,9 @@ def _report(what: str, n: int, skipped, strict: bool, shown: int = 3):
                          + "\nremove or fix them, or pass strict=False to skip them", what)
     parts = [f"{len(v)} {r} (" + ", ".join(f.name for f, _ in v[:shown]) + (", ..." if len(v) > shown else "") + ")"
              for r, v in by.items()]
-    warnings.warn(f"{what}: skipped {len(skipped)} of {n} files: " + "; ".join(parts)
-                  + ". The list is in `.skipped`; strict=True makes this an error.", DataWarning, stacklevel=3)
+    warnings.warn(f"{what}: skipped {len(skipped)} of {n} files: " + "; ".join(parts) + ". Fix or remove them; every "
+                  "skipped file is listed in the run's record (command line: config.json or results.json) and in the "
+                  "dataset's `.skipped` (Python, where strict=True makes this an error)", DataWarning, stacklevel=3)
 
 # %% ../nbs/08_data.ipynb #e5eaa8be
 class AudioFolder(torch.utils.data.Dataset):
@@ -136,20 +153,42 @@ class AudioFolder(torch.utils.data.Dataset):
         if crop_seconds is not None and not crop_seconds > 0:
             raise ValueError(f"AudioFolder: crop_seconds must be positive or None, got {crop_seconds!r}")
         self.sample_rate, self.crop_seconds, self.normalise, self.seed, self.epoch = sample_rate, crop_seconds, normalise, seed, 0
-        files, names, self.classes = self._find(classes, manifest)
+        self.dropped_classes = {}   # class -> why it has no usable clip (see the section text)
+        files, names, classes = self._find(classes, manifest)
         keep, secs, self.skipped = scan_files(files, min_seconds, silence_db, scan)
         _report(f"AudioFolder({self.root})", len(files), self.skipped, strict)
+        self.classes = self._drop_empty(classes, names, keep, strict)
         self.files = [f for f, k in zip(files, keep) if k]
         index = {c: i for i, c in enumerate(self.classes)}
         self.labels = torch.tensor([index[n] if n is not None else -1 for n, k in zip(names, keep) if k], dtype=torch.long)
         self.seconds = None if scan == "none" else torch.tensor([s for s, k in zip(secs, keep) if k], dtype=torch.float64)
         if not self.files: raise ValueError(f"{self.root}: no usable audio files left after the scan ({len(files)} found)")
 
+    def _drop_empty(self, classes, names, keep, strict) -> list:
+        "The classes that keep a clip after the scan; the others named in `dropped_classes` and one warning."
+        why = {}
+        for (f, r, _), n in zip(self.skipped, [n for n, k in zip(names, keep) if not k]): why.setdefault(n, []).append(r)
+        left = {n for n, k in zip(names, keep) if k}
+        for c in classes:
+            if c not in left:
+                rs = why.get(c, [])
+                self.dropped_classes[c] = f"all {len(rs)} files skipped: " + ", ".join(f"{rs.count(r)} {r}" for r in dict.fromkeys(rs))
+        if self.dropped_classes:
+            msg = (f"AudioFolder({self.root}): {len(self.dropped_classes)} class(es) left out, without a usable clip: "
+                   + "; ".join(f"{c} ({r})" for c, r in self.dropped_classes.items()))
+            if strict: raise AudioError(msg + " (strict=True)")
+            warnings.warn(msg + ". The rest are the dataset's classes (`.dropped_classes` lists these)", DataWarning, stacklevel=3)
+        return [c for c in classes if c not in self.dropped_classes]
+
     def _find(self, classes, manifest):
-        "Files, their class names (None: unlabelled) and the class list."
+        "Files, their class names (None: unlabelled) and the class list (empty class folders go to `dropped_classes`)."
         if classes is not None:
             classes = [str(c) for c in classes]
             if len(set(classes)) != len(classes): raise ValueError(f"AudioFolder: classes has duplicates: {classes}")
+            bad = [c for c in classes if c in ("", ".", "..") or Path(c).name != c or "\\" in c]
+            if manifest is None and bad:
+                raise ValueError(f"AudioFolder: class {bad[0]!r} is not a folder name: a class is a folder directly inside "
+                                 f"{self.root} (no '/', '\\' or '..')")
         if manifest is not None:
             rows = (read_manifest(manifest, self.root) if isinstance(manifest, (str, Path)) else
                     [(_inside(Path(os.path.abspath(self.root)), r[0], f"manifest row {i}"),
@@ -167,10 +206,12 @@ class AudioFolder(torch.utils.data.Dataset):
             missing = [c for c in classes if not (self.root / c).is_dir()]
             if missing: raise ValueError(f"{self.root}: no folder for classes {missing} (found: {subdirs[:10]}"
                                          f"{', ...' if len(subdirs) > 10 else ''})")
-        top = sorted(p for p in self.root.iterdir() if p.is_file() and _is_audio(Path(p.name)))
+        top = sorted(p for p in self.root.iterdir() if _is_file(p) and _is_audio(Path(p.name)))
         per_class = {c: _audio_under(self.root / c) for c in (classes if classes is not None else subdirs)}
+        empty = [c for c, v in per_class.items() if not v]
+        per_class = {c: v for c, v in per_class.items() if v}
+        if per_class: self.dropped_classes.update({c: "an empty folder: no audio files" for c in empty})
         if classes is None:
-            per_class = {c: v for c, v in per_class.items() if v}
             if per_class and top:
                 raise ValueError(f"{self.root}: has both audio files ({len(top)}) and class folders ({len(per_class)}); "
                                  "move the files into class folders, or list what you want in a manifest")
@@ -178,8 +219,9 @@ class AudioFolder(torch.utils.data.Dataset):
                 if not top: raise ValueError(f"{self.root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
                 return top, [None] * len(top), []
             classes = list(per_class)
-        files = [f for c in classes for f in per_class[c]]
+        files = [f for c in classes for f in per_class.get(c, [])]
         if not files: raise ValueError(f"{self.root}: no audio files in the class folders {classes}")
+        classes = [c for c in classes if c in per_class]
         return files, [c for c in classes for _ in per_class[c]], classes
 
     def __len__(self): return len(self.files)
@@ -279,6 +321,9 @@ def _check_split(d: dict, where: str) -> Split:
         v = d[p]
         if not isinstance(v, list) or not all(isinstance(c, str) and c for c in v):
             raise ValueError(f"{where}: field {p!r} must be a list of class names (non-empty strings)")
+        out = [c for c in v if c in (".", "..") or "/" in c or "\\" in c or "\0" in c]
+        if out: raise ValueError(f"{where}: field {p!r}: class {out[0]!r} is not a folder name: a class is a folder "
+                                 "directly inside the set's root (no '/', '\\' or '..'); fix the split file")
         dup = sorted({c for c in v if v.count(c) > 1})
         if dup: raise ValueError(f"{where}: field {p!r} lists {dup} more than once")
         for c in v:
@@ -294,7 +339,12 @@ def load_split(path: str | Path, # our `.json`, or MetaAudio's pickled `.npy`
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: split file not found")
     if path.suffix.lower() == ".npy": return load_metaaudio_split(path, allow_pickle=allow_pickle)
-    try: d = json.loads(path.read_text(encoding="utf-8"))
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup: raise ValueError(f"{path}: key {dup[0]!r} is given twice; keep one of them")
+        return dict(pairs)
+    try: d = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique)
     except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
     return _check_split(d, str(path))
 
@@ -308,8 +358,9 @@ def load_metaaudio_split(path: str | Path, allow_pickle: bool = False, name: str
     except ValueError as e:
         if "allow_pickle" not in str(e): raise ValueError(f"{path}: cannot read as a .npy split ({e})") from None
         raise ValueError(f"{path}: this MetaAudio split is a pickled numpy object array, and loading it runs code "
-                         "stored in the file. Load it only if you trust where it came from: pass allow_pickle=True "
-                         "(command line: --allow-pickle), or convert it once to our JSON format with "
+                         "stored in the file. Load it only if you trust where it came from: allow_pickle=True (Python), "
+                         "--set allow_pickle=true (mtslvr evaluate and invariance), --allow-pickle (mtslvr splits "
+                         "convert); or convert it once to our JSON format with "
                          "`mtslvr splits convert FILE.npy OUT.json --allow-pickle`.") from None
     except Exception as e: raise ValueError(f"{path}: cannot read as a .npy split ({e.__class__.__name__}: {e})") from None
     if not isinstance(arr, np.ndarray) or len(arr) != 3:

@@ -8,6 +8,7 @@ Docs: https://mtslvr.github.io/mtslvr/features.html.md"""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import torch
 from .audio import PIECE_RULES, clip_pieces, split_pieces, z_normalise
 
 # %% auto #0
-__all__ = ['Features', 'extract_features', 'model_fingerprint', 'dataset_fingerprint', 'default_cache_dir', 'cached_features']
+__all__ = ['Features', 'piece_chunks', 'extract_features', 'model_fingerprint', 'dataset_fingerprint', 'default_cache_dir',
+           'cached_features']
 
 # %% ../nbs/09a_features.ipynb #081630f4
 @dataclass
@@ -53,11 +55,38 @@ class Features:
                                            files=list(self.files), heads=dict(self.heads), meta=dict(self.meta))
 
 # %% ../nbs/09a_features.ipynb #22c290cf
-def _clip_loader(folder, piece: int, workers: int, rule: str = "mtslvr"):
-    "Yields (clip index, pieces `[n, piece]`) in order; workers read and cut clips in parallel."
+def piece_chunks(x: torch.Tensor, # `[T]` one clip
+                 length: int, # samples per piece
+                 rule: str = "mtslvr", # `mtslvr.audio.PIECE_RULES`
+                 rows: int = 256, # pieces per chunk
+                ): # yields `[<= rows, length]`: together, the clip's `clip_pieces(x, length, rule)`
+    "A clip's evaluation pieces, `rows` at a time: the memory of a chunk, never of all the clip's pieces."
+    T = x.shape[-1]
+    n = max(1, math.ceil(T / length))
+    start = (n - 1) * length   # the last piece: padded from the clip's start (mtslvr) or its own (authors)
+    def gather(a, b):
+        p = torch.arange(a * length, b * length, device=x.device)
+        if rule == "mtslvr": return x[p % T].view(b - a, length)
+        return x[torch.where(p < start, p, start + (p - start) % (T - start))].view(b - a, length)
+    spans = [(a, min(n, a + rows)) for a in range(0, n, rows)]
+    if rule == "mtslvr":
+        for a, b in spans: yield z_normalise(gather(a, b))
+        return
+    # the authors': the clip's pieces normalised together (unbiased std); the statistics in two float64 passes
+    N = n * length
+    mean = sum(gather(a, b).double().sum() for a, b in spans) / N
+    var = sum((gather(a, b).double() - mean).pow(2).sum() for a, b in spans) / max(N - 1, 1)
+    std = var.sqrt()
+    for a, b in spans:
+        yield torch.zeros(b - a, length) if not std > 0 else ((gather(a, b).double() - mean) / std).float()
+
+def _clip_loader(folder, piece: int, workers: int, rule: str = "mtslvr", batch_size: int = 256):
+    "Yields (clip index, pieces `[n, piece]`, or the clip `[T]` itself when it has more than `batch_size` pieces)."
     class _Pieces(torch.utils.data.Dataset):
         def __len__(self): return len(folder)
-        def __getitem__(self, i): return i, clip_pieces(folder.load(i), piece, rule)
+        def __getitem__(self, i):
+            x = folder.load(i)
+            return i, x if math.ceil(x.shape[-1] / piece) > batch_size else clip_pieces(x, piece, rule)
     return torch.utils.data.DataLoader(_Pieces(), batch_size=None, num_workers=workers, shuffle=False)
 
 def _head_columns(model, heads) -> tuple[list, dict]:
@@ -82,8 +111,16 @@ def extract_features(model, # a frozen `AudioEncoder`
                     ) -> Features:
     "Features of every piece of every clip of `folder`."
     from tqdm.auto import tqdm
-    piece = int(round(piece_seconds * folder.sample_rate))
-    if piece <= 0: raise ValueError(f"piece_seconds must be > 0, got {piece_seconds!r}")
+    piece, rate = int(round(piece_seconds * folder.sample_rate)), folder.sample_rate
+    need = int(getattr(getattr(model, "frontend", None), "n_fft", 1))   # one window of the front-end
+    if piece < need:
+        raise ValueError(f"piece_seconds={piece_seconds!r} gives {piece} samples at {rate} Hz; a piece needs at least "
+                         f"{need} (one window of the front-end): use piece_seconds >= {need / rate:.4g} "
+                         "(command line: --set piece_seconds=...)")
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"the encoder's weights hold NaN or inf ({len(bad)} tensor(s), e.g. {bad[0]}): the model diverged "
+                         "or its file is damaged, whatever the clips; evaluate another encoder file")
     if pieces not in PIECE_RULES: raise ValueError(f"pieces: unknown rule {pieces!r}; choose one of {', '.join(PIECE_RULES)}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     names, cols = _head_columns(model, heads)
@@ -98,11 +135,18 @@ def extract_features(model, # a frozen `AudioEncoder`
         chunks.append(torch.cat([out[h] for h in names], 1).float())   # stays where it was computed
         buf, n_buf = [], 0
 
-    for i, p in tqdm(_clip_loader(folder, piece, workers, pieces), total=len(folder), disable=not progress, desc="features"):
-        buf.append(p); n_buf += len(p); counts.append(len(p))
-        if n_buf >= batch_size: flush()
+    for i, p in tqdm(_clip_loader(folder, piece, workers, pieces, batch_size), total=len(folder), disable=not progress,
+                     desc="features"):
+        counts.append(0)
+        for q in ([p] if p.ndim == 2 else piece_chunks(p, piece, pieces, batch_size)):   # a long clip: a chunk at a time
+            buf.append(q); n_buf += len(q); counts[-1] += len(q)
+            if n_buf >= batch_size: flush()
     if buf: flush()
     model.train(was)
+    bad = [folder.files[c] for c in torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))[
+        ~torch.cat(chunks).isfinite().all(1).cpu()].unique().tolist()]
+    if bad: raise ValueError(f"the encoder gives NaN or inf features for {len(bad)} clip(s), e.g. {bad[0]}, with finite weights "
+                             "and samples: check those clips (their level, their length)")
     offsets = torch.zeros(len(counts) + 1, dtype=torch.long)
     offsets[1:] = torch.tensor(counts).cumsum(0)
     files = [Path(f).relative_to(folder.root).as_posix() if Path(f).is_relative_to(folder.root) else str(f) for f in folder.files]
