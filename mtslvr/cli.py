@@ -11,6 +11,11 @@ import argparse
 import os
 import sys
 
+# OpenMP threads waiting for a peer spin on their core; beside another busy process the peer is descheduled and
+# a run slows down many times. Waiting passively costs nothing when the machine is idle. It must be set before
+# torch loads OpenMP; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import torch
 
 from . import __version__
@@ -202,13 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(a, "func", None):
         p.print_help(); return EXIT_CODES["bad input"]
     try: a.func(a)
-    except KeyboardInterrupt:
-        print(f"mtslvr {a.command}: interrupted. A pre-training run keeps its last checkpoint: "
-              "run the same command with --set resume=true to continue it.", file=sys.stderr)
+    except KeyboardInterrupt as e:   # Ctrl-C or SIGTERM: a pre-training run stops at a step boundary with a checkpoint
+        from mtslvr.resume import StopRequested
+        print(f"mtslvr {a.command}: {e}" if isinstance(e, StopRequested) else f"mtslvr {a.command}: interrupted. A "
+              "pre-training run keeps its last checkpoint: run the same command with --set resume=true to continue it.",
+              file=sys.stderr)
         return EXIT_CODES["interrupted"]
     except (ValueError, OSError, ArithmeticError) as e:  # bad input, missing or damaged files, a non-finite loss
         msg = str(e).strip() or type(e).__name__
-        if isinstance(e, OSError) and getattr(e, "filename", None) and str(e.filename) not in msg: msg = f"{e.filename}: {msg}"
+        if isinstance(e, OSError) and e.filename is not None and e.strerror: msg = f"{e.filename}: {e.strerror}"   # one line
         print(f"mtslvr {a.command}: error: {msg}", file=sys.stderr)
         return exit_code(e)
     return EXIT_CODES["ok"]

@@ -299,24 +299,30 @@ class RunLock:
     def __init__(self, folder: str | Path, # the run folder (created if needed)
                  what: str = "run", # what holds it, for the other run's message ("pre-training", "evaluation", ...)
                  field: str = "out_dir", # the config field (or flag) that chose the folder
+                 remove_empty: bool = False, # remove the folder on release if nothing was written in it (a run that failed at once)
                 ):
         import fcntl
-        self.folder, self.fd = Path(folder), None
+        self.folder, self.fd, self.remove_empty = Path(folder), None, remove_empty
         self.path = self.folder / self.NAME
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            held = self._holder(fd)
-            os.close(fd)
-            if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                raise _os_error(errno.EWOULDBLOCK, self.folder, f"in use by another {held.get('what', 'run')} ({self._describe(held)}): "
-                                f"wait for it to end, or choose another {field}") from None
-            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                warnings.warn(f"{self.folder}: the file system does not support locks ({e.strerror}): this run is not "
-                              "protected against a second run in the same folder", RuntimeWarning, stacklevel=2)
-                return
-            raise
+        while True:   # the file is removed on release: keep a lock only on the file still at self.path
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                held = self._holder(fd)
+                os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise _os_error(errno.EWOULDBLOCK, self.folder, f"in use by another {held.get('what', 'run')} "
+                                    f"({self._describe(held)}): wait for it to end, or choose another {field}") from None
+                if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    warnings.warn(f"{self.folder}: the file system does not support locks ({e.strerror}): this run is not "
+                                  "protected against a second run in the same folder", RuntimeWarning, stacklevel=2)
+                    return
+                raise
+            try: same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError: same = False
+            if same: break
+            os.close(fd)   # released and removed by its holder meanwhile: take the new file
         info = dict(pid=os.getpid(), host=socket.gethostname(), what=what, started=time.strftime("%Y-%m-%d %H:%M:%S"),
                     command=" ".join(sys.argv))
         os.ftruncate(fd, 0); os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
@@ -336,8 +342,14 @@ class RunLock:
     def held(self) -> bool: return self.fd is not None
 
     def release(self):
-        "Let the next run in (closing the file drops the lock)."
-        if self.fd is not None: os.close(self.fd); self.fd = None
+        "Let the next run in: the lock file is removed, then closing it drops the lock."
+        if self.fd is not None:
+            try: os.unlink(self.path)
+            except OSError: pass
+            os.close(self.fd); self.fd = None
+            if self.remove_empty:
+                try: self.folder.rmdir()
+                except OSError: pass   # not empty: the run wrote something
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.release()

@@ -19,11 +19,12 @@ from typing import Sequence
 import torch
 
 from .audio import find_data_root
-from .config import ConfigError
+from .config import ConfigError, RunLock, check_out_dir
 from .evaluate import EvalConfig, run_evaluation
 from .invariance import AnalysisConfig, grid_table, run_analysis
 from .models import VARIANTS
 from .pretrain import PretrainConfig, pretrain
+from .resume import config_changes, describe_changes
 from .results import write_run
 
 # %% auto #0
@@ -59,7 +60,7 @@ def train_or_reuse(c: PretrainConfig, progress: bool = True) -> tuple[Path, str]
     "Train `c`, or reuse its finished run (same config), or resume its interrupted one."
     out = Path(c.out_dir)
     enc, cfg = out / "encoder.pt", out / "config.json"
-    same = cfg.exists() and json.loads(cfg.read_text())["config"] == c.replace(resume=False).to_dict()
+    same = cfg.exists() and not config_changes(json.loads(cfg.read_text())["config"], c, ("resume",))
     if enc.exists() and same: return enc, "reused"
     if (out / "checkpoints" / "last.pt").exists():
         if not same: raise ValueError(f"{out} holds a run with another configuration: remove it or choose another --out")
@@ -166,10 +167,26 @@ def run_demo(out_dir: str | Path = "runs/demo", # run folder (reused on a second
     if full: variants, methods = tuple(VARIANTS), ("simclr", "simsiam")
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants: raise ConfigError(f"unknown variant(s) {bad or 'none given'}; choose from {', '.join(VARIANTS)}")
-    steps = (steps or prof["pretrain"]["steps"]) * (3 if full else 1)
-    n_tasks = n_tasks or prof["n_tasks"]
+    iv = {**prof["invariance"], **(invariance or {})}
+    for flag, v, low in (("--steps", steps, 1), ("--tasks", n_tasks, 1), ("--clips", iv["n_clips"], 2), ("--values", iv["n_values"], 1)):
+        if v is not None and v < low: raise ConfigError(f"{flag} {v}: expected at least {low} (leave it out for the profile's)")
+    steps = (prof["pretrain"]["steps"] if steps is None else steps) * (3 if full else 1)   # zero means zero: refused above
+    n_tasks = prof["n_tasks"] if n_tasks is None else n_tasks
     t0, out_dir, root = time.perf_counter(), Path(out_dir), find_data_root(data)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = dict(profile=profile, steps=steps, n_tasks=n_tasks, variants=list(variants), methods=list(methods), seed=seed,
+                    invariance=iv, data=str(root), pool=str(pool) if pool else None, sets=dict(sets or {}))
+    created = not out_dir.exists()
+    check_out_dir(out_dir, "--out")
+    with RunLock(out_dir, "demo", "--out", remove_empty=created):   # one run per folder: a finished demo with other settings is refused
+        before = json.loads((out_dir / "summary.json").read_text()).get("settings") if (out_dir / "summary.json").is_file() else None
+        diff = {k: (v, settings[k]) for k, v in (before or {}).items() if settings.get(k) != v}
+        if diff: raise ConfigError(f"--out {out_dir}: holds a demo run with other settings ({describe_changes(diff)}): "
+                                   "choose another --out, or remove the folder to replace it")
+        return _run_demo(out_dir, root, settings, data, pool, sets, progress, out, t0)
+
+def _run_demo(out_dir, root, settings, data, pool, sets, progress, out, t0) -> dict:
+    profile, steps, n_tasks, seed, iv = (settings[k] for k in ("profile", "steps", "n_tasks", "seed", "invariance"))
+    variants, methods = tuple(settings["variants"]), tuple(settings["methods"])
     log = open(out_dir / "demo.log", "a")
     def say(s=""):
         out(s); log.write(s + "\n"); log.flush()
@@ -186,7 +203,6 @@ def run_demo(out_dir: str | Path = "runs/demo", # run folder (reused on a second
             name = v if len(methods) == 1 else f"{v} ({m})"
             files[name], trained[name], configs[name] = enc, (v, m), c.to_dict()
             say(f"  {how} {v} ({m}) in {time.perf_counter() - t1:.0f} s")
-    iv = {**prof["invariance"], **(invariance or {})}
     ev_cfg, an_cfg = demo_runs(out_dir, files, n_tasks, iv, seed, data, sets)
     say(f"evaluating: {n_tasks} tasks per set and shot count")
     ev = run_evaluation(ev_cfg, progress=progress, out=say)
@@ -199,7 +215,8 @@ def run_demo(out_dir: str | Path = "runs/demo", # run folder (reused on a second
     found = findings(ev["tables"], tables["invariance"], ev["head_weights"], trained)
     say(""); say("The paper's findings at this scale:"); [say(f"- {l}") for l in found]
     summary = dict(profile=profile, steps=steps, n_tasks=n_tasks, variants=list(variants), methods=list(methods), seed=seed,
-                   command=sys.argv, seconds=round(time.perf_counter() - t0, 1), configs=configs,
+                   settings=settings, clips_used=an["summary"]["clips"], command=sys.argv,
+                   seconds=round(time.perf_counter() - t0, 1), configs=configs,
                    evaluation=ev_cfg.to_dict(), analysis=an_cfg.to_dict(), findings=found,
                    avg_rank={k: dict(zip(t.models, map(float, t.avg_rank))) for k, t in ev["tables"].items()})
     write_run(out_dir, tables, summary, out=None)

@@ -8,6 +8,8 @@ Docs: https://mtslvr.github.io/mtslvr/evaluate.html.md"""
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
 import typing
 from dataclasses import dataclass, replace
@@ -22,10 +24,12 @@ from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, datas
 from .features import cached_features
 from .fewshot import CLASSIFIERS, evaluate_features, feature_gram
 from .models import VARIANTS
+from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EvalConfig', 'load_eval_models', 'open_eval_sets', 'run_evaluation']
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_FREE', 'EvalConfig', 'load_eval_models', 'open_eval_sets', 'task_classes',
+           'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -161,17 +165,56 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
             res[name or n] = (folder, float(p))
     return res
 
+# %% ../nbs/10b_evaluate.ipynb #97237f86
+def task_classes(folder, # an `AudioFolder` of one set
+                 c, # an `EvalConfig` (n_way, shots, q_queries, part)
+                 name: str = "", # the set's name, for the messages
+                ) -> tuple[torch.Tensor, dict]: # `[C]` bool: the classes every shot count uses; {dropped class: why}
+    "The classes of `folder` that every shot count of `c` can draw, and why the others are left out."
+    need = max(c.shots) + c.q_queries
+    counts = folder.class_counts()
+    keep = counts >= need
+    dropped = {folder.classes[i]: f"{int(counts[i])} clips < {max(c.shots)}-shot + {c.q_queries} query = {need}"
+               for i in torch.nonzero(~keep).flatten().tolist()}
+    dropped.update({k: f"{v} (the data scan)" for k, v in getattr(folder, "dropped_classes", {}).items()})
+    if int(keep.sum()) < c.n_way:
+        raise ConfigError(f"set {name!r}: {int(keep.sum())} of its {c.part} classes have the {need} clips a {c.n_way}-way "
+                          f"{max(c.shots)}-shot task with {c.q_queries} query needs, {c.n_way} are needed; left out: "
+                          + "; ".join(f"{k} ({v})" for k, v in dropped.items())
+                          + ". Lower n_way or shots (--set n_way=... --set shots=...), or add clips")
+    return keep, dropped
+
 # %% ../nbs/10b_evaluate.ipynb #31ed048b
+EVAL_FREE = ("out_dir", "device", "workers", "cache", "batch_size")   # how, not what: a re-run may differ in these
+
 def run_evaluation(c: EvalConfig, progress: bool = True, out=print) -> dict:
     "Evaluate every model of `c` on every set, `n_way`-way `k`-shot for each `k` in `shots`; write tables, figures and results."
-    t0 = time.perf_counter()
     c.validate()
+    with open_run_folder(c.out_dir, "evaluation", c, "results.json", EVAL_FREE, subfolders=("cache/features",)):
+        return _run_evaluation(c, progress, out)
+
+def _encoder_files(c: EvalConfig, models: dict, out_dir: Path) -> dict:
+    "name -> file, its content's checksum (None: a file without one) and the file's SHA-256; other weights than a record's are refused."
+    names = [n for n in models if not (c.random_init and n == "random init")]   # in the order of c.encoders
+    files = {n: dict(file=str(p), sha256=getattr(models[n], "sha256", None),
+                     file_sha256=hashlib.sha256(Path(p).read_bytes()).hexdigest()) for n, p in zip(names, c.encoders)}
+    try: before = json.loads((out_dir / "results.json").read_text()).get("encoders", {})
+    except (OSError, ValueError): before = {}
+    changed = [n for n, f in files.items() if n in before and before[n].get("file_sha256") != f["file_sha256"]]
+    if changed: raise ConfigError(f"config field 'out_dir': {out_dir} holds an evaluation of other weights of {changed} (the files "
+                                  "changed since): choose another out_dir, or remove the folder to replace it")
+    return files
+
+def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
+    t0 = time.perf_counter()
     device = resolve_device(c.device)
     models = load_eval_models(c)
     rates = {n: int(getattr(m.frontend, "sample_rate", 16000)) for n, m in models.items()}
     if len(set(rates.values())) > 1: raise ConfigError(f"config field 'encoders': the models expect different sample rates {rates}; evaluate them in separate runs")
     out_dir = Path(c.out_dir)
+    encoders = _encoder_files(c, models, out_dir)
     sets = open_eval_sets(c, next(iter(rates.values())), out)
+    classes = {s: task_classes(f, c, s) for s, (f, _) in sets.items()}   # before any work: every shot count, one class list
     out(f"evaluating {len(models)} model(s) on {len(sets)} set(s), {c.n_way}-way {'/'.join(map(str, c.shots))}-shot, "
         f"{c.n_tasks} tasks each ({c.classifier}); run folder {out_dir}")
     acc = {k: {m: {} for m in models} for k in c.shots}
@@ -181,13 +224,17 @@ def run_evaluation(c: EvalConfig, progress: bool = True, out=print) -> dict:
             feats = cached_features(model, folder, piece, None if c.head == "all" else c.head,
                                     cache_dir=out_dir / "cache" if c.cache else False, batch_size=c.batch_size,
                                     device=device, workers=c.workers, progress=progress, pieces=c.pieces)
+            keep = classes[set_name][0]
+            if not keep.all(): feats = replace(feats, labels=torch.where(keep[feats.labels.clamp_min(0)], feats.labels, -1))
             gram = feature_gram(feats, c.classifier, c.l2, c.standardise)  # once per bank, for every shot count
             for k in c.shots:
                 r = evaluate_features(feats, c.n_way, k, c.q_queries, c.n_tasks, c.classifier, seed=c.seed, l2=c.l2,
                                       standardise=c.standardise, gram=gram, head_weights=m in weights and k == min(c.shots))
                 if isinstance(r, tuple): acc[k][m][set_name], weights[m][set_name] = r.accuracy.cpu(), head_weight_shares(r.head_weights)
                 else: acc[k][m][set_name] = r.cpu()
-        out(f"  {set_name}: {len(folder)} clips, {len(folder.classes)} {c.part} classes, {piece:g} s pieces")
+        keep, dropped = classes[set_name]
+        out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
+            + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
     tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)")
               for k in c.shots}
@@ -197,7 +244,10 @@ def run_evaluation(c: EvalConfig, progress: bool = True, out=print) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({str(k): v for k, v in acc.items()}, out_dir / "accuracies.pt")  # per-task accuracies, for paired tests later
     summary = dict(config=c.to_dict(), device=str(device), seconds=round(time.perf_counter() - t0, 2),
-                   results={n.removeprefix("fewshot_"): t.to_dict() for n, t in tables.items()})
+                   results={n.removeprefix("fewshot_"): t.to_dict() for n, t in tables.items()}, encoders=encoders,
+                   sets={s: dict(clips=len(f), piece_seconds=p, classes=[k for k, y in zip(f.classes, classes[s][0]) if y],
+                                 dropped=classes[s][1], skipped=[[str(a), r, d] for a, r, d in f.skipped])
+                         for s, (f, p) in sets.items()})
     write_run(out_dir, tables, summary, "results.json", out)
     out(f"\nwrote {out_dir}/: {', '.join(tables)} (.md/.csv/.html), accuracies.pt, results.json ({summary['seconds']:.0f} s)")
     return dict(tables={k: tables[f"fewshot_{k}shot"] for k in c.shots}, head_weights=tables.get("head_weights"),

@@ -23,14 +23,15 @@ from .evaluate import open_eval_sets
 from .features import cached_features
 from .fewshot import evaluate_features
 from .models import VARIANTS
+from .resume import open_run_folder
 from .results import AnalysisTable, HeadWeightTable, head_weight_shares, write_run
 from .seed import derive_seed, seeded_generator
 
 # %% auto #0
-__all__ = ['ABBREVIATIONS', 'GRIDS', 'check_augmentations', 'AugmentationGrid', 'grid_table', 'shrunk_covariance', 'mahalanobis',
-           'pick_clip_indices', 'pick_clips', 'analysis_heads', 'check_clips', 'invariance_distances',
-           'invariance_scores', 'InvarianceTable', 'invariance_table', 'head_weights', 'head_weight_table',
-           'AnalysisConfig', 'encoder_names', 'run_analysis']
+__all__ = ['ABBREVIATIONS', 'GRIDS', 'ANALYSIS_FREE', 'check_augmentations', 'AugmentationGrid', 'grid_table',
+           'shrunk_covariance', 'mahalanobis', 'pick_clip_indices', 'pick_clips', 'analysis_heads', 'check_clips',
+           'invariance_distances', 'invariance_scores', 'InvarianceTable', 'invariance_table', 'head_weights',
+           'head_weight_table', 'AnalysisConfig', 'encoder_names', 'run_analysis']
 
 # %% ../nbs/11_invariance.ipynb #f055281f
 ABBREVIATIONS = {"pitch_shift": "PS", "fade": "FD", "white_noise": "WN", "mixed_noise": "MN",
@@ -362,6 +363,8 @@ def encoder_names(paths: Sequence) -> dict:
     return out
 
 # %% ../nbs/11_invariance.ipynb #6313d77f
+ANALYSIS_FREE = ("out_dir", "device", "cache", "batch_size")   # how, not what: a re-run may differ in these
+
 def run_analysis(c: AnalysisConfig, # the settings
                  models: dict | None = None, # {name: `AudioEncoder` or a saved file}; None: `c.encoders`
                  out=print) -> dict:
@@ -378,9 +381,15 @@ def run_analysis(c: AnalysisConfig, # the settings
     said = []
     folders = open_eval_sets(c, rate, said.append, labelled=False)   # the evaluation's reading of the data fields
     for line in said: out(line)
+    with open_run_folder(c.out_dir, "analysis", c, "summary.json", ANALYSIS_FREE, subfolders=("cache/features",)):
+        return _analyse(c, models, folders, files, said, device, t0, out)
+
+def _analyse(c: AnalysisConfig, models: dict, folders: dict, files: dict, said: list, device, t0: float, out) -> dict:
     clips = {s: pick_clips(f, c.n_clips, c.seconds, c.seed, s).to(device) for s, (f, _) in folders.items()}
+    fewer = [s for s, x in clips.items() if len(x) < c.n_clips]   # a set with fewer clips than asked: all of them, said so
     out(f"invariance: {', '.join(f'{s} {len(x)}' for s, x in clips.items())} clips of {c.seconds:g} s, "
-        f"{c.n_values} values per augmentation")
+        f"{c.n_values} values per augmentation" + (f" (n_clips={c.n_clips}: {', '.join(fewer)} "
+                                                   f"{'has' if len(fewer) == 1 else 'have'} fewer; all of them are used)" if fewer else ""))
     shrink = c.shrinkage if c.shrinkage == "ledoit-wolf" else float(c.shrinkage)
     tables = {"invariance": invariance_table(models, clips, n_values=c.n_values, batch_size=c.batch_size, shrinkage=shrink, seed=c.seed)}
     labelled = {s: (f, p) for s, (f, p) in folders.items() if len(f.classes) >= 2}
@@ -392,7 +401,8 @@ def run_analysis(c: AnalysisConfig, # the settings
         else: out(f"head weights: skipped, the data has no classes (few-shot tasks need labelled clips): {c.data}")
     out_dir = Path(c.out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "grids.md").write_text(grid_table(c.n_values) + "\n")
-    summary = dict(config=c.to_dict(), data=said, clips={s: len(x) for s, x in clips.items()},
+    summary = dict(config=c.to_dict(), data=said, clips={s: len(x) for s, x in clips.items()},   # clips: what was used
+                   clips_available={s: len(f) for s, (f, _) in folders.items()},
                    models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
                    elapsed=round(time.perf_counter() - t0, 1))
     write_run(out_dir, tables, summary, out=out)

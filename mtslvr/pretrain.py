@@ -472,7 +472,8 @@ def pretrain(c: PretrainConfig, # the run's configuration
     rank, world, device, started = distributed_context(c.device)
     out, lock = Path(c.out_dir), None
     if rank == 0:   # the run folder: writable, this run's alone, no half-written files left (see mtslvr.config)
-        check_out_dir(out); lock = RunLock(out, "pre-training")
+        created = not out.exists()
+        check_out_dir(out); lock = RunLock(out, "pre-training", remove_empty=created)
         for d in (out, out / "checkpoints"): clean_partial_files(d)
     try: return _train(c, on_step, progress, rank, world, device, started)
     finally:

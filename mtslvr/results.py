@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import environment_info
+from .config import environment_info, write_atomic
 
 # %% auto #0
 __all__ = ['mean_ci95', 'ResultsTable', 'AnalysisTable', 'head_weight_shares', 'HeadWeightTable', 'write_figure', 'write_run']
@@ -193,5 +193,4 @@ def write_run(out_dir: str | Path, # the run folder (created)
     summary = dict(summary or {})
     summary.setdefault("environment", environment_info())
     path = out_dir / summary_name
-    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return path
+    return write_atomic(path, (json.dumps(summary, indent=2, default=str) + "\n").encode())   # never half a record

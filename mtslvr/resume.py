@@ -15,11 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from .config import Config, environment_info, write_atomic
+from .config import Config, ConfigError, RunLock, check_out_dir, clean_partial_files, environment_info, write_atomic
 
 # %% auto #0
 __all__ = ['StopRequested', 'request_checkpoint', 'StepControl', 'config_changes', 'describe_changes', 'read_record',
-           'add_segment', 'end_segment', 'last_end']
+           'add_segment', 'end_segment', 'last_end', 'open_run_folder']
 
 # %% ../nbs/08b_resume.ipynb #e69d2f58
 class StopRequested(KeyboardInterrupt):
@@ -145,3 +145,33 @@ def last_end(record: dict) -> str | None:
     "How the record's last segment ended (None: it did not say: a crash or a kill, or it is running)."
     segs = record.get("segments") or [{}]
     return (segs[-1].get("end") or {}).get("reason")
+
+# %% ../nbs/08b_resume.ipynb #c88d15f9
+def open_run_folder(out_dir: str | Path, # the run folder
+                    what: str, # the kind of run, for the messages ("evaluation", "analysis", ...)
+                    c: Config | None = None, # the run's config, compared with the record's
+                    record: str | None = None, # the record file a finished run leaves in the folder (results.json, ...)
+                    ignore=(), # fields free to differ between runs of one folder (device, workers, ...)
+                    field: str = "out_dir", # the config field (or flag) that chose the folder
+                    subfolders=(), # more folders of the run to clean of partial files (e.g. cache/features)
+                   ) -> RunLock: # held: release it (or use `with`) when the run ends
+    "Probe, lock and clean a run folder, and refuse it if it holds another run (see the text)."
+    created = not Path(out_dir).exists()
+    out = check_out_dir(out_dir, field)
+    lock = RunLock(out, what, field, remove_empty=created)   # a run that fails at once leaves no empty folder
+    try:
+        for d in (out, *[out / s for s in subfolders]): clean_partial_files(d)
+        p = out / record if record else None
+        if c is not None and p is not None and p.is_file():
+            try: saved = json.loads(p.read_text()).get("config")
+            except (OSError, ValueError, AttributeError): saved = None
+            if not isinstance(saved, dict):
+                raise ConfigError(f"config field {field!r}: {out} holds {record}, which is not the record of a run: "
+                                  f"choose another {field}, or remove the file")
+            changes = config_changes(saved, c, ignore)
+            if changes:
+                raise ConfigError(f"config field {field!r}: {out} holds another {what} ({describe_changes(changes)}): "
+                                  f"choose another {field}, or remove the folder to replace it")
+    except BaseException:
+        lock.release(); raise
+    return lock

@@ -7,6 +7,9 @@ VENV=${MTSLVR_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 # Notebook workers and pytest keep torch to one thread each: 2 cores, several workers.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MTSLVR_TORCH_THREADS=1
+# OpenMP threads sleep while they wait instead of spinning: beside another busy process (a shared CI runner)
+# spinning makes runs several times slower. A value set by the caller wins.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export PYDEVD_DISABLE_FILE_VALIDATION=1 MPLBACKEND=Agg
 
 step() { echo; echo "== $* =="; }

@@ -2,7 +2,9 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch loads OpenMP (see scripts/run_tests.sh)
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(int(os.environ.get("MTSLVR_TORCH_THREADS", "1")))
