@@ -494,6 +494,8 @@ def _train(c: PretrainConfig, on_step, progress: bool, rank: int, world: int, de
         raise ConfigError(f"config field 'out_dir': {out} already holds a run ({last}); set resume=true to continue "
                           "it, or choose another out_dir (nothing was overwritten)")
     if c.resume and not last.exists(): raise CheckpointError(f"{last}: no checkpoint to resume from (resume=true)")
+    other = [f for f in ("results.json", "summary.json") if (out / f).exists()]   # one run per folder (mtslvr.resume)
+    if other: raise ConfigError(f"config field 'out_dir': {out} holds another run's {other[0]}: choose another out_dir")
     run = _setup(c, rank, world, device, last, read_record(rec) if c.resume else {})
     model, objective, opt, sched, state, augs = (run[k] for k in ("model", "objective", "opt", "sched", "state", "augmentations"))
     val = run["val"]

@@ -18,8 +18,8 @@ from pathlib import Path
 from .config import Config, ConfigError, RunLock, check_out_dir, clean_partial_files, environment_info, write_atomic
 
 # %% auto #0
-__all__ = ['StopRequested', 'request_checkpoint', 'StepControl', 'config_changes', 'describe_changes', 'read_record',
-           'add_segment', 'end_segment', 'last_end', 'open_run_folder']
+__all__ = ['RUN_RECORDS', 'StopRequested', 'request_checkpoint', 'StepControl', 'config_changes', 'describe_changes',
+           'read_record', 'add_segment', 'end_segment', 'last_end', 'open_run_folder']
 
 # %% ../nbs/08b_resume.ipynb #e69d2f58
 class StopRequested(KeyboardInterrupt):
@@ -147,6 +147,8 @@ def last_end(record: dict) -> str | None:
     return (segs[-1].get("end") or {}).get("reason")
 
 # %% ../nbs/08b_resume.ipynb #c88d15f9
+RUN_RECORDS = {"checkpoints/last.pt": "a pre-training run", "results.json": "an evaluation", "summary.json": "an analysis or a demo"}
+
 def open_run_folder(out_dir: str | Path, # the run folder
                     what: str, # the kind of run, for the messages ("evaluation", "analysis", ...)
                     c: Config | None = None, # the run's config, compared with the record's
@@ -154,6 +156,7 @@ def open_run_folder(out_dir: str | Path, # the run folder
                     ignore=(), # fields free to differ between runs of one folder (device, workers, ...)
                     field: str = "out_dir", # the config field (or flag) that chose the folder
                     subfolders=(), # more folders of the run to clean of partial files (e.g. cache/features)
+                    others: dict | None = None, # {file: kind of run} that mark another kind of run's folder (default: `RUN_RECORDS`)
                    ) -> RunLock: # held: release it (or use `with`) when the run ends
     "Probe, lock and clean a run folder, and refuse it if it holds another run (see the text)."
     created = not Path(out_dir).exists()
@@ -161,6 +164,10 @@ def open_run_folder(out_dir: str | Path, # the run folder
     lock = RunLock(out, what, field, remove_empty=created)   # a run that fails at once leaves no empty folder
     try:
         for d in (out, *[out / s for s in subfolders]): clean_partial_files(d)
+        for f, kind in (RUN_RECORDS if others is None else others).items():
+            if f != record and (out / f).exists():
+                raise ConfigError(f"config field {field!r}: {out} holds {kind} ({f}): a folder holds one run; "
+                                  f"choose another {field}")
         p = out / record if record else None
         if c is not None and p is not None and p.is_file():
             try: saved = json.loads(p.read_text()).get("config")
