@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from mtslvr.audio import save_audio
-from mtslvr.config import ChecksumWarning, ConfigError
+from mtslvr.config import ConfigError
 from mtslvr.models import AudioEncoder, ModelFileError
-from mtslvr.pretrain import CheckpointError, PretrainConfig, learning_rate, load_checkpoint, lr_factor, pretrain
+from mtslvr.pretrain import CheckpointError, PretrainConfig, load_checkpoint, lr_factor, pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,17 +156,18 @@ def test_corruption_is_detected_by_checksums(pool, tmp_path):
     out = tmp_path / "r"
     res = pretrain(tiny(pool, out, steps=2), progress=False)
     last, enc = out / "checkpoints" / "last.pt", res["encoder"]
-    assert res["encoder_sha256"] == torch.load(enc, weights_only=True)["sha256"]
     flip_inside_largest_tensor(last)
     torch.load(last, weights_only=True)                                         # torch alone does not notice
     with pytest.raises(CheckpointError, match=f"{last}: checksum mismatch"):
         pretrain(tiny(pool, out, steps=4, resume=True), progress=False)
+    assert res["encoder_sha256"] == torch.load(enc, weights_only=True)["sha256"]
     flip_inside_largest_tensor(enc)
     with pytest.raises(ModelFileError, match=f"{enc}: checksum mismatch"):
         AudioEncoder.load(enc)
     from mtslvr.cli import main
     assert main(["evaluate", str(enc), "--set", f"out_dir={tmp_path / 'e'}", "--quiet"]) == 1
     # files written before checksums existed load, saying so once; evaluation records each encoder's checksum
+    from mtslvr.config import ChecksumWarning
     old = tmp_path / "old.pt"
     torch.save({k: v for k, v in torch.load(ROOT / "tests" / "fixtures" / "mtslvr_v1_mt_parallel.pt", weights_only=True).items()
                 if k != "sha256"}, old)
