@@ -116,7 +116,8 @@ def _run_parser(sub, name: str, cls, help: str, description: str, func, encoders
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     if encoders: p.add_argument("encoders", nargs="*", help="AudioEncoder files, e.g. runs/pretrain/encoder.pt (or --set encoders=a.pt,b.pt)")
     p.add_argument("--config", default=None, help="YAML or JSON file of config fields (a run folder's record works too)")
-    if profiles: p.add_argument("--profile", default="demo", choices=list(cls.PROFILES), help="named defaults (default: demo)")
+    if profiles: p.add_argument("--profile", default=None, choices=list(cls.PROFILES),
+                                help="named defaults (default: none, the fields' own defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one config field, e.g. n_tasks=10000; repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=func)
@@ -160,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     iv = _run_parser(sub, "invariance", AnalysisConfig, "invariance (Table 5) and head weights (Table 6) of saved encoders",
                      "Mahalanobis invariance of each head to each augmentation, on clips of the data's sets (the bundled test "
                      "classes by default), and the weight per-task classifiers give each head of multi-task encoders; prints "
-                     "the tables and writes them (.md, .csv, .html) to out_dir.", _cmd_invariance, encoders=True)
+                     "the tables and writes them (.md, .csv, .html) to out_dir. --profile paper: on the pre-training pool "
+                     "(the data's train classes), as the paper measured it.", _cmd_invariance, encoders=True, profiles=True)
     for flag, key in _MOVED.items(): iv.add_argument(flag, dest="old_" + key, default=None, help=argparse.SUPPRESS)
     cv = sub.add_parser("convert", help="convert an authors' released weight file into an mtslvr encoder file",
                         description="Read one of the MT-SLVR authors' released state_dicts (torch.load with weights_only), "
