@@ -71,6 +71,9 @@ def _cmd_demo(a):
 def _cmd_pretrain(a):
     from mtslvr.pretrain import PretrainConfig
     c = config_from_args(PretrainConfig, a)  # a bad config fails here, before any work
+    if a.dry_run:  # every field as the run would use it (the run folder's config.json holds the same)
+        import json
+        print(json.dumps(c.to_dict(), indent=2)); return
     from mtslvr.pretrain import pretrain
     res = pretrain(c, progress=not a.quiet)
     if res["rank"] != 0: return  # under torchrun, rank 0 reports
@@ -153,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
-    _run_parser(sub, "pretrain", PretrainConfig, "pre-train an encoder", "Pre-train an encoder (MT-SLVR).", _cmd_pretrain, profiles=True)
+    pt = _run_parser(sub, "pretrain", PretrainConfig, "pre-train an encoder", "Pre-train an encoder (MT-SLVR).", _cmd_pretrain, profiles=True)
+    pt.add_argument("--dry-run", action="store_true", help="print the resolved config (every field) as JSON and exit")
     _run_parser(sub, "evaluate", EvalConfig, "evaluate saved encoders few-shot and write the tables",
                 "Evaluate saved AudioEncoder files (and a random-init baseline) few-shot: 5-way 1- and 5-shot on the bundled "
                 "sets' test classes by default, or on your own data. Prints the tables and writes them (.md, .csv), figures "
