@@ -21,23 +21,22 @@ import numpy as np
 import torch
 
 from .augment import AUGMENTATIONS, TimeStretch
-from .config import (Config, ConfigError, RunLock, check_out_dir, clean_partial_files, environment_info,
-                           payload_sha256, resolve_device, verify_payload, write_atomic)
+from .config import Config, ConfigError, RunLock, check_out_dir, clean_partial_files, environment_info, resolve_device
 from .data import LAYOUTS, data_source, pool_folder
 from .losses import HEAD_STYLES, METHODS, MLAP_MODES, MLAP_REDUCTIONS
 from .frontend import FRONTEND_PRESETS, Spectrogram3C
 from .models import ENCODER_LAYOUTS, VARIANTS, check_variant
 from .pipeline import MODES
-from .resume import (StepControl, StopRequested, add_segment, config_changes, describe_changes, end_segment,
-                           last_end, read_record, request_checkpoint)   # request_checkpoint: the loop's public stop
+from .resume import (METRIC_COLUMNS, CheckpointError, MetricsLog, StepControl, StopRequested, add_segment,
+                           config_changes, describe_changes, end_segment, last_end, load_checkpoint, read_record,
+                           request_checkpoint, rng_state, save_checkpoint, set_rng_state)   # (this module's names too)
 from .seed import derive_seed, seed_everything, seeded_generator
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'NORM_STATS', 'MIN_SAMPLE_RATE', 'METRIC_COLUMNS', 'RESUME_FREE', 'RESUME_ALLOWED', 'PretrainConfig',
-           'learning_rate', 'save_config', 'step_generator', 'CheckpointError', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'StepBatches', 'split_validation', 'lr_factor', 'build_model',
-           'build_objective', 'pool_fingerprint', 'open_pool', 'pool_statistics', 'waveform_norm', 'MetricsLog',
-           'validation_loss', 'distributed_context', 'pretrain']
+__all__ = ['SCHEDULES', 'NORM_STATS', 'MIN_SAMPLE_RATE', 'RESUME_FREE', 'RESUME_ALLOWED', 'PretrainConfig', 'learning_rate',
+           'save_config', 'step_generator', 'StepBatches', 'split_validation', 'lr_factor', 'build_model',
+           'build_objective', 'pool_fingerprint', 'open_pool', 'pool_statistics', 'waveform_norm', 'validation_loss',
+           'distributed_context', 'pretrain']
 
 # %% ../nbs/09_pretrain.ipynb #2d292349
 SCHEDULES = ("cosine", "cosine_periodic", "constant")
@@ -173,57 +172,6 @@ def step_generator(seed: int, step: int, stream: str = "train", rank: int = 0) -
     "The CPU generator of one step's random draws in `stream` (crops, augmentations, validation)."
     return seeded_generator(seed, stream, step, rank)
 
-# %% ../nbs/09_pretrain.ipynb #91ea5478
-class CheckpointError(ValueError):
-    "A checkpoint that cannot be read or does not fit the run."
-
-def rng_state() -> dict:
-    "Python, numpy and torch (CPU and CUDA) RNG states, as tensors and plain values."
-    py = random.getstate()
-    npst = np.random.get_state()
-    st = dict(python_version=py[0], python=torch.tensor(py[1], dtype=torch.int64), python_gauss=py[2],
-              numpy=torch.from_numpy(npst[1].astype(np.int64)), numpy_pos=int(npst[2]),
-              numpy_has_gauss=int(npst[3]), numpy_gauss=float(npst[4]), torch=torch.get_rng_state())
-    if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-def set_rng_state(st: dict) -> None:
-    "Restore what `rng_state` saved."
-    random.setstate((st["python_version"], tuple(int(v) for v in st["python"].tolist()), st["python_gauss"]))
-    np.random.set_state(("MT19937", st["numpy"].numpy().astype(np.uint32), st["numpy_pos"],
-                         st["numpy_has_gauss"], st["numpy_gauss"]))
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
-
-def save_checkpoint(state: dict, path: str | Path) -> Path:
-    "Write `state` and its checksum to `path` atomically (temporary file, fsync, rename), after checking it loads with `weights_only=True`."
-    import io
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO(); torch.save({**state, "sha256": payload_sha256(state)}, buf)
-    try: torch.load(io.BytesIO(buf.getvalue()), weights_only=True)  # never write a checkpoint that cannot be resumed
-    except Exception as e:
-        raise CheckpointError(f"{path}: refusing to write a checkpoint that weights_only loading rejects "
-                              f"({str(e).splitlines()[-1][:300]})") from None
-    return write_atomic(path, buf.getbuffer())
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    "Read a checkpoint with `weights_only=True`; a missing or damaged file is a `CheckpointError` naming it."
-    path = Path(path)
-    if not path.exists(): raise CheckpointError(f"{path}: checkpoint not found")
-    other = "copy checkpoints/best.pt over it to resume from the best validation step, or delete the run folder to start over"
-    if path.stat().st_size == 0: raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint: {other}")
-    try: d = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e.__class__.__name__}: {_first_line(e)}); the file is "
-                              f"damaged or not an mtslvr checkpoint: {other}") from None
-    if isinstance(d, dict):
-        try: verify_payload(d, path)
-        except ValueError as e: raise CheckpointError(f"{e}; {other}") from None
-    return d
-
 # %% ../nbs/09_pretrain.ipynb #5dc4b056
 class StepBatches(torch.utils.data.Dataset):
     "Step `s` -> a `[batch_size, crop]` batch of normalised random crops, drawn from `(seed, s)` only."
@@ -355,42 +303,6 @@ def waveform_norm(c: PretrainConfig, pool, indices) -> tuple | None:
     if c.waveform_norm == "per_crop": return None
     if c.norm_stats == "pool": return pool_statistics(pool, indices)
     return NORM_STATS.get(c.norm_stats) or _stats_pair(c.norm_stats)
-
-# %% ../nbs/09_pretrain.ipynb #0f144b87
-METRIC_COLUMNS = ("step", "loss", "cont", "mlap", "mlap_acc", "cont_acc", "lr", "val_loss", "seconds")
-
-class MetricsLog:
-    "Append-only CSV of training metrics (and TensorBoard scalars, optionally); `truncate(step)` drops rows after `step`."
-    def __init__(self, path: str | Path,
-                 tensorboard: str | Path | None = None): # a folder for TensorBoard event files too (needs the tensorboard package)
-        self.path, self.writer = Path(path), None
-        if tensorboard is not None:
-            try: from torch.utils.tensorboard import SummaryWriter
-            except ImportError: raise ConfigError("config field 'tensorboard': true needs the tensorboard package: "
-                                                  "pip install tensorboard (or set tensorboard=false)") from None
-            self.writer = SummaryWriter(str(tensorboard))
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(",".join(METRIC_COLUMNS) + "\n")
-
-    def truncate(self, step: int):
-        lines = self.path.read_text().splitlines()
-        keep = [lines[0]] + [l for l in lines[1:] if l and int(l.split(",")[0]) <= step]
-        self.path.write_text("\n".join(keep) + "\n")
-
-    def write(self, **row):
-        vals = [row.get(k, "") for k in METRIC_COLUMNS]
-        with open(self.path, "a") as f:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in vals) + "\n")
-        if self.writer is not None:  # a resumed run writes its steps again: TensorBoard shows the later values
-            for k in METRIC_COLUMNS[1:]:
-                if isinstance(row.get(k), (int, float)): self.writer.add_scalar(k, row[k], int(row["step"]))
-            self.writer.flush()
-
-    def read(self) -> list[dict]:
-        import csv
-        with open(self.path) as f:
-            return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()} for r in csv.DictReader(f)]
 
 # %% ../nbs/09_pretrain.ipynb #62bc3c79
 RESUME_FREE = ("resume", "out_dir", "device", "workers", "tensorboard", "log_every", "checkpoint_every")  # where and how often, not what
