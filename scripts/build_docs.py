@@ -41,11 +41,11 @@ nav.sidebar a.active { background: #2780e3; color: white; }
 main { margin-left: 250px; padding: 1.5rem 2.5rem 4rem; max-width: 1100px; }
 header h1 { margin-bottom: 0.2rem; } header .description { color: #6c757d; font-size: 1.1rem; margin-top: 0; }
 pre, code { font-family: SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88rem; }
-.jp-InputArea pre, .highlight pre { background: #f8f9fa; padding: 0.6rem 0.8rem; border-radius: 4px; overflow-x: auto; }
-.jp-OutputArea pre { padding: 0.3rem 0.8rem; overflow-x: auto; margin: 0.3rem 0; }
-.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] pre { background: #fff5f5; }
-.jp-InputPrompt, .jp-OutputPrompt { display: none; }
-.jp-Cell { margin: 0.6rem 0; }
+.input_area pre { background: #f8f9fa; padding: 0.6rem 0.8rem; border-radius: 4px; overflow-x: auto; margin: 0; }
+.output_area pre { padding: 0.3rem 0.8rem; overflow-x: auto; margin: 0.3rem 0; }
+.output_stderr pre { background: #fff5f5; }
+.prompt { display: none; }
+.cell { margin: 0.6rem 0; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
 th, td { border-bottom: 1px solid #dee2e6; padding: 0.25rem 0.6rem; text-align: left; }
 img { max-width: 100%; height: auto; }
@@ -166,7 +166,8 @@ def build(out: Path = ROOT / "_docs", n_workers: int = 2, force: bool = False) -
     if missing: raise RuntimeError(f"nbdev's processing left out {missing}")
     titles = {}
     for p in pages:
-        t, _ = _title(nbformat.read(proc / p, as_version=4))
+        cells = json.loads((proc / p).read_text())["cells"]
+        t, _ = _title(nbformat.from_dict({"cells": [dict(cells[0], source="".join(cells[0]["source"]))] if cells else []}))
         titles[p] = t or p
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
