@@ -250,10 +250,10 @@ def _param_cell(rel: str, scratch: Path) -> str:
     return "\n".join(lines)
 
 
-def prepare(rel: str, scratch: Path):
+def prepare(rel: str, scratch: Path, src_nbs: Path = NBS):
     "The notebook to execute, and for each of its cells the index of the page's cell (None: added here)."
     import nbformat
-    nb = nbformat.read(NBS / rel, as_version=4)
+    nb = nbformat.read(src_nbs / rel, as_version=4)
     cells, index = [nbformat.v4.new_code_cell(SETUP)], [None]
     for i, c in enumerate(nb.cells):
         c = copy.deepcopy(c)
@@ -270,11 +270,11 @@ def prepare(rel: str, scratch: Path):
     return nb, index
 
 
-def execute(nb, rel: str, timeout: int):
+def execute(nb, rel: str, timeout: int, src_nbs: Path = NBS):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False, store_widget_state=False,
-                            resources={"metadata": {"path": str((NBS / rel).parent)}})
+                            resources={"metadata": {"path": str((src_nbs / rel).parent)}})
     try:
         client.execute()
     except CellExecutionError as e:
@@ -386,11 +386,11 @@ def _write_audio(wav: bytes, folder: Path) -> Path:
     return f
 
 
-def write_page(rel: str, outputs: dict, out_nbs: Path) -> Path:
+def write_page(rel: str, outputs: dict, out_nbs: Path, src_nbs: Path = NBS) -> Path:
     "The page's notebook with the new outputs and its code hash, cleaned as nbdev-clean cleans it."
     from fastcore.nbio import write_nb
     from nbdev.clean import _nbdev_clean
-    nb = json.loads((NBS / rel).read_text(encoding="utf-8"))
+    nb = json.loads((src_nbs / rel).read_text(encoding="utf-8"))
     for i, c in enumerate(nb["cells"]):
         if c["cell_type"] != "code": continue
         c["outputs"] = [json.loads(json.dumps(o)) for o in outputs.get(i, [])]
@@ -403,16 +403,17 @@ def write_page(rel: str, outputs: dict, out_nbs: Path) -> Path:
     return dst
 
 
-def refresh(rel: str, out_nbs: Path, scratch: Path, browser: Browser, args, write: bool = True) -> dict:
+def refresh(rel: str, out_nbs: Path, scratch: Path, browser: Browser, args, write: bool = True, src_nbs: Path = NBS) -> dict:
+    "Run page `rel` of `src_nbs` and write it with its new outputs (and audio files) into `out_nbs`."
     t0 = time.monotonic()
-    nb, index = prepare(rel, scratch)
-    execute(nb, rel, args.timeout)
+    nb, index = prepare(rel, scratch, src_nbs)
+    execute(nb, rel, args.timeout, src_nbs)
     t_run = time.monotonic() - t0
     if not write: return dict(page=rel, run_s=t_run)
     sanitise = Sanitiser(scratch, ROOT)
     outputs, audio = convert_outputs(rel, nb, index, out_nbs, browser, sanitise, args.max_figure_kb * 1000, scratch,
                                     args.page_budget_kb * 1000)
-    dst = write_page(rel, outputs, out_nbs)
+    dst = write_page(rel, outputs, out_nbs, src_nbs)
     # audio files of this page no output plays any more
     folder = out_nbs / "audio" / Path(rel).with_suffix("")
     if folder.exists():
@@ -427,7 +428,19 @@ def refresh(rel: str, out_nbs: Path, scratch: Path, browser: Browser, args, writ
                 audio_kb=sum(f.stat().st_size for f in set(audio)) / 1000, n_audio=len(set(audio)))
 
 
-def main(argv=None) -> int:
+def environment() -> dict:
+    "What the pages run with: small sizes (IN_TEST, as nbdev-test), this checkout's library and data, one thread."
+    return dict(IN_TEST="1", PYTHONPATH=str(ROOT), MTSLVR_DATA=str(ROOT / "data"), MPLBACKEND="Agg",
+                PYDEVD_DISABLE_FILE_VALIDATION="1",
+                **{k: os.environ.get(k, "1") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MTSLVR_TORCH_THREADS")})
+
+
+def options(**kw) -> argparse.Namespace:
+    "The command's options (its defaults, changed by `kw`), for calling `refresh` from Python."
+    return argparse.Namespace(**{**vars(parser().parse_args([])), **kw})
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="*", help="pages to refresh (default: every page of the site)")
     ap.add_argument("--out", type=Path, help="write notebooks and audio into this folder instead of nbs/ (a dry run)")
@@ -436,6 +449,11 @@ def main(argv=None) -> int:
                     help="outputs a page may keep; the largest figures become pictures to fit")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     ap.add_argument("--check", action="store_true", help="only say which pages' outputs are missing or stale")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     pages = ds.sidebar_pages()
     if args.notebooks:
@@ -450,10 +468,7 @@ def main(argv=None) -> int:
         for p, s, why in states: print(f"{s:8} {p}" + (f"  ({why})" if why else ""))
         return 1 if any(s != "fresh" for _, s, _ in states) else 0
     os.chdir(ROOT)
-    os.environ.update(IN_TEST="1", PYTHONPATH=str(ROOT), MTSLVR_DATA=str(ROOT / "data"),
-                      OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), MKL_NUM_THREADS=os.environ.get("MKL_NUM_THREADS", "1"),
-                      MTSLVR_TORCH_THREADS=os.environ.get("MTSLVR_TORCH_THREADS", "1"), MPLBACKEND="Agg",
-                      PYDEVD_DISABLE_FILE_VALIDATION="1")
+    os.environ.update(environment())
     out_nbs = args.out.resolve() if args.out else NBS
     browser, rows, failed, done = Browser(), [], [], set()
     with tempfile.TemporaryDirectory(prefix="mtslvr-docs-") as tmp:
