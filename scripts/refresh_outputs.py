@@ -314,7 +314,7 @@ def convert_outputs(rel: str, exec_nb, index, out_nbs: Path, browser: Browser, s
             if PLOTLY in d:
                 fig = json.loads(sanitise(json.dumps(d[PLOTLY])))
                 size = len(json.dumps(fig, separators=(",", ":")))
-                o.data = {PLOTLY: fig, "text/plain": "<plotly figure>"}
+                o.data = {PLOTLY: fig}                  # (no text: the README keeps text outputs)
                 if size > max_fig: _as_picture(o, browser)
                 o.metadata = {}
                 outs.append(o); continue
