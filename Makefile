@@ -1,19 +1,24 @@
 # Two commands do everything on a fresh clone: `make demo` (the main job) and `make test`.
-# Each creates or reuses .venv by itself.
+# Each creates or reuses .venv by itself; `make test` also installs the Debian packages only the tests
+# need (scripts/debian-packages.txt: chromium, Slurm, munge, MariaDB; as root), `make demo` none of them.
 SHELL := /bin/bash
-VENV ?= .venv
+VENV ?= $(or $(MTSLVR_VENV),.venv)
 export MTSLVR_VENV := $(VENV)
 BIN := $(VENV)/bin
 
-.PHONY: env demo test sync readme lab clean-docs docs docs-outputs
+.PHONY: env test-env demo test sync readme lab clean-docs docs docs-outputs
 
 env:
 	@bash scripts/setup_env.sh
 
+# The venv and the test-only Debian packages, installed in parallel.
+test-env:
+	@bash scripts/setup_env.sh --test
+
 demo: env
 	$(BIN)/mtslvr demo $(ARGS)
 
-test: env
+test: test-env
 	@bash scripts/run_tests.sh
 
 # Regenerate the library, clean the notebooks and render README.md from nbs/index.ipynb.

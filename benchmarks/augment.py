@@ -194,13 +194,14 @@ def main():
     def sync():
         if dev.type == "cuda": torch.cuda.synchronize()
 
-    from mtslvr.pipeline import sample_pipeline
+    from mtslvr.pipeline import default_augmentations, sample_pipeline
     # The same workload for everyone: `repeats` batches, each with its structure (which augmentations, in
     # which order, per clip) drawn once by mtslvr's sampler; the peers apply those same lists to the same
     # clips (their parameters drawn by their own code from the same ranges). The number of augmentations
     # per clip varies a lot between draws (k ~ U{1..7}), so separate draws would make the ratios noisy.
     gen = torch.Generator().manual_seed(0)
-    pipelines = [sample_pipeline(a.batch, generator=gen, device=dev) for _ in range(a.repeats)]
+    augs0 = default_augmentations(SR, dev)
+    pipelines = [sample_pipeline(a.batch, generator=gen, device=dev, augmentations=augs0) for _ in range(a.repeats)]
     orders = [[[i for i in row if i >= 0] for row in p.order.tolist()] for p in pipelines]
     now = CLOCKS[clock]
 

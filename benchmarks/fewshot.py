@@ -88,7 +88,8 @@ def main():
     from mtslvr.audio import find_data_root
     from mtslvr.data import AudioFolder, bundled_sets
     from mtslvr.features import extract_features
-    from mtslvr.fewshot import evaluate_features, mean_ci95
+    from mtslvr.fewshot import evaluate_features
+    from mtslvr.results import mean_ci95
     from mtslvr.models import AudioEncoder
 
     if a.encoder: path, what = Path(a.encoder), f"the saved encoder {a.encoder}"
@@ -148,7 +149,7 @@ def main():
     print(f"speed-up, end to end (tasks drawn, fitted, queries scored and voted): {res['sklearn'][1] / res['sgd'][1]:.0f}x")
 
     # ---- (a') the classifiers alone: fitting the same supports, nothing else timed --------------------
-    from mtslvr.data import FewShotSampler
+    from mtslvr.tasks import FewShotSampler
     from mtslvr.fewshot import fit_sgd, fit_sklearn, tasks_from_features
     from mtslvr.seed import seeded_generator
     supports = [tasks_from_features(f, FewShotSampler(f.labels, 5, 1, 1, k, seed=0).tasks(0, k),

@@ -34,8 +34,9 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from mtslvr.pipeline import sample_pipeline
-from mtslvr.pretrain import (VARIANT_NAMES, PretrainConfig, StepBatches, build_model, build_objective,
+from mtslvr.models import VARIANTS
+from mtslvr.pipeline import default_augmentations, sample_pipeline
+from mtslvr.pretrain import (PretrainConfig, StepBatches, build_model, build_objective,
                              learning_rate, open_pool, step_generator)
 from mtslvr.seed import seed_everything
 
@@ -50,7 +51,7 @@ class FourPassEncoder(nn.Module):
         super().__init__()
         self.model = model
         self.heads, self.head_dims = model.heads, model.head_dims
-        self.variant = model.encoder.variant     # MultiTaskObjective reads which losses to use from it
+        self.variant = model.encoder.variant     # (for MultiTaskObjective's messages)
 
     def forward(self, wav: torch.Tensor, heads=None) -> dict:
         heads = self.heads if heads is None else heads
@@ -112,11 +113,12 @@ def bench_variant(variant: str, size: str, batch: int, steps: int, device: torch
         with amp, torch.no_grad(): model.frontend(torch.cat([v1, v2]))
 
     data = [batches.batch(s).to(device) for s in range(steps + 1)]
+    augs = default_augmentations(c.sample_rate, device, c.augmentations)   # built once, as pretrain does
     t = {"pipeline": 0.0, "frontend": 0.0, "ours": 0.0, "naive": 0.0}
     for s, x in enumerate(data):      # step 0 warms up (allocations, kernel choice) and is not counted
         dt, (v1, v2, labels) = timed(lambda: (lambda p: (*p.apply(x), p.labels))(
             sample_pipeline(x.shape[0], generator=step_generator(c.seed, s, "augment"), mode=c.sampling,
-                            p=c.bernoulli_p, device=device)))
+                            p=c.bernoulli_p, device=device, augmentations=augs)))
         if s == 0: check_same_function(objective, naive, (v1, v2), labels)
         times = {"pipeline": dt, "frontend": timed(lambda: frontend(v1, v2))[0]}
         # alternate which structure goes first, so a noisy neighbour hurts both alike
@@ -147,7 +149,7 @@ def print_table(rows, title):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="demo,resnet18", help=f"comma-separated, from {', '.join(SIZES)}")
-    ap.add_argument("--variants", default=",".join(VARIANT_NAMES), help="comma-separated variant names")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names")
     ap.add_argument("--batch", type=int, default=0, help="clips per step (0 = the size's default for the device)")
     ap.add_argument("--steps", type=int, default=0, help="timed steps per variant (0 = 3 on CPU, 10 on CUDA), after one warm-up")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -162,7 +164,7 @@ def main():
     for n in sizes:
         if n not in SIZES: raise SystemExit(f"--sizes: unknown size {n!r}; choose from {', '.join(SIZES)}")
     for v in variants:
-        if v not in VARIANT_NAMES: raise SystemExit(f"--variants: unknown variant {v!r}; choose from {', '.join(VARIANT_NAMES)}")
+        if v not in VARIANTS: raise SystemExit(f"--variants: unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     clock = a.clock or ("wall" if device.type == "cuda" else "cpu")
     if clock == "cpu" and device.type == "cuda": raise SystemExit("--clock cpu does not see GPU work: use --clock wall with --device cuda")
     if a.threads: torch.set_num_threads(a.threads)

@@ -1,4 +1,4 @@
-"""Residual adapters (batch-norm, series, parallel) after Rebuffi et al. 2017: shared convolutions, a few parameters per task
+"""Residual adapters (batch-norm, series, parallel) after Rebuffi et al. 2017: shared convolutions, a few parameters per task, in mtslvr's layout and the authors'
 
 Docs: https://mtslvr.github.io/mtslvr/adapters.html.md"""
 
@@ -15,7 +15,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'check_adapter', 'check_tasks', 'fan_out', 'per_task', 'TaskConv', 'AdapterBasicBlock', 'TaskBatchNorm',
-           'count_parameters']
+           'count_parameters', 'check_task_indices', 'AuthorsTaskConv', 'pool_pad_shortcut', 'AuthorsAdapterBlock']
 
 # %% ../nbs/05_adapters.ipynb #d26c87b8
 ADAPTERS = ("bn", "series", "parallel")
@@ -115,3 +115,78 @@ class TaskBatchNorm(nn.Module):
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters of `module` (each shared tensor counted once)."
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+# %% ../nbs/05_adapters.ipynb #6c15f45c
+def check_task_indices(tasks, n_tasks: int) -> tuple[int, ...]:
+    "`tasks` (indices) as a tuple, after checking each is in `range(n_tasks)` and none repeats."
+    tasks = (tasks,) if isinstance(tasks, int) else tuple(tasks)
+    if not tasks or any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_tasks for t in tasks) \
+            or len(set(tasks)) != len(tasks):
+        raise ValueError(f"tasks must be distinct indices in 0..{n_tasks - 1}, got {list(tasks)}")
+    return tasks
+
+class _Conv1x1(nn.Module):
+    "A bias-free 1x1 conv held as `.conv` (the authors' `parallel_conv.t.conv`)."
+    def __init__(self, in_ch, out_ch, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)
+    def forward(self, x): return self.conv(x)
+
+class _SeriesAdapter(nn.Module):
+    "`z + conv1x1(BN(z))`, held as `.conv = Sequential(BN, 1x1)` (the authors' `bns.t.0`)."
+    def __init__(self, ch):
+        super().__init__()
+        self.conv = nn.Sequential(nn.BatchNorm2d(ch), nn.Conv2d(ch, ch, 1, bias=False))
+    def forward(self, z): return self.conv(z) + z
+
+class AuthorsTaskConv(nn.Module):
+    "The authors' adapted 3x3 conv (shared `conv`, per-task `parallel_conv`/`bns`). `[k_in*B, C_in, H, W]` -> `[K*B, C_out, H', W']`."
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1,
+                 adapter: str = "bn", # "bn", "series" or "parallel"
+                 n_tasks: int = 2): # task indices 0..n_tasks-1 (0 = contrastive, 1 = predictive)
+        super().__init__()
+        self.adapter, self.n_tasks = check_adapter(adapter), int(n_tasks)
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        if adapter == "parallel":
+            self.parallel_conv = nn.ModuleList([_Conv1x1(in_ch, out_ch, stride) for _ in range(n_tasks)])
+        self.bns = nn.ModuleList([nn.Sequential(_SeriesAdapter(out_ch), nn.BatchNorm2d(out_ch)) if adapter == "series"
+                                  else nn.BatchNorm2d(out_ch) for _ in range(n_tasks)])
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[int] | None = None, k_in: int = 1) -> torch.Tensor:
+        tasks = tuple(range(self.n_tasks)) if tasks is None else check_task_indices(tasks, self.n_tasks)
+        k = len(tasks)
+        y = fan_out(self.conv(x), k_in, k)      # the shared conv: once, on the shared or stacked batch
+        if self.adapter == "parallel": y = y + per_task(fan_out(x, k_in, k), self.parallel_conv, tasks)
+        return per_task(y, self.bns, tasks)
+
+    def forward_one(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        "Reference: the layer for one `task`, written out as the fixture notes give it."
+        y = self.conv(x)
+        if self.adapter == "parallel": y = y + self.parallel_conv[task](x)
+        return self.bns[task](y)
+
+# %% ../nbs/05_adapters.ipynb #babd6ef8
+def pool_pad_shortcut(x: torch.Tensor, # `[B, C_in, H, W]`
+                      size: Sequence[int], # `(H_out, W_out)`: the block's output size
+                      out_ch: int, # >= C_in; the channels after C_in are zeros
+                     ) -> torch.Tensor: # `[B, out_ch, H_out, W_out]`
+    "The authors' parameter-free shortcut: adaptive average pooling to `size`, then zero channels up to `out_ch`."
+    r = F.adaptive_avg_pool2d(x, tuple(size))
+    return torch.cat([r, r.new_zeros(r.shape[0], out_ch - r.shape[1], *r.shape[2:])], dim=1)
+
+class AuthorsAdapterBlock(nn.Module):
+    "The authors' adapter basic block: `relu(conv2(relu(conv1(x))) + shortcut(x))`. `[k_in*B, C_in, H, W]` -> `[K*B, C_out, H', W']`."
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, adapter: str = "bn", n_tasks: int = 2):
+        super().__init__()
+        if out_ch < in_ch: raise ValueError(f"AuthorsAdapterBlock: out_ch ({out_ch}) < in_ch ({in_ch}): the shortcut only adds channels")
+        self.n_tasks = int(n_tasks)
+        self.conv1 = AuthorsTaskConv(in_ch, out_ch, stride, adapter, n_tasks)
+        self.conv2 = AuthorsTaskConv(out_ch, out_ch, 1, adapter, n_tasks)
+        self.pooled_shortcut = stride != 1 or in_ch != out_ch      # a flag, not a module: nothing in the state_dict
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[int] | None = None, k_in: int = 1) -> torch.Tensor:
+        tasks = tuple(range(self.n_tasks)) if tasks is None else check_task_indices(tasks, self.n_tasks)
+        k = len(tasks)
+        y = self.conv2(F.relu(self.conv1(x, tasks, k_in)), tasks, k)
+        skip = pool_pad_shortcut(x, y.shape[-2:], y.shape[1]) if self.pooled_shortcut else x   # on the shared input, once
+        return F.relu(y + fan_out(skip, k_in, k))

@@ -1,4 +1,4 @@
-"""Read and write clips, mono mix-down, one resampling at load time, normalisation, fixed lengths and pieces
+"""Read and write clips, mono mix-down, one resampling at load time, normalisation, fixed lengths, evaluation pieces (ours and the authors') and the vote of a clip's pieces
 
 Docs: https://mtslvr.github.io/mtslvr/audio.html.md"""
 
@@ -16,8 +16,8 @@ import soxr
 import torch
 
 # %% auto #0
-__all__ = ['AudioError', 'audio_info', 'load_audio', 'save_audio', 'z_normalise', 'is_silent', 'fix_length', 'split_pieces',
-           'find_data_root', 'example_clip']
+__all__ = ['PIECE_RULES', 'AudioError', 'audio_info', 'load_audio', 'save_audio', 'z_normalise', 'is_silent', 'fix_length',
+           'split_pieces', 'normalise_pieces', 'clip_pieces', 'mode_vote', 'find_data_root', 'example_clip']
 
 # %% ../nbs/00_audio.ipynb #7dacf4cb
 class AudioError(ValueError):
@@ -127,17 +127,74 @@ def fix_length(x: torch.Tensor, # `[..., T]`
     if mode == "zero": return torch.nn.functional.pad(x, (0, length - T))
     return x[..., torch.arange(length, device=x.device) % T]
 
+_PADS = ("clip", "piece")
+
 def split_pieces(x: torch.Tensor, # `[T]` or `[..., T]`
                  length: int, # samples per piece
+                 pad: str = "clip", # last piece padded circularly from the clip's start ("clip") or its own ("piece", authors)
                 ) -> torch.Tensor: # `[n, length]` (or `[..., n, length]`), n = ceil(T / length)
     "Cut the last axis into `ceil(T / length)` pieces, the last one circularly padded."
     _check_wave(x, "split_pieces")
     if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
         raise ValueError(f"split_pieces: length must be a positive int, got {length!r}")
+    if pad not in _PADS: raise ValueError(f"split_pieces: unknown pad {pad!r}; choose one of {_PADS}")
     T = x.shape[-1]
     n = max(1, math.ceil(T / length))
-    idx = torch.arange(n * length, device=x.device) % T
+    idx = torch.arange(n * length, device=x.device)
+    if pad == "clip": idx = idx % T
+    else:                               # the last piece starts at (n-1)*length and repeats its own T - start samples
+        start = (n - 1) * length
+        idx[start:] = start + idx[:length] % (T - start)
     return x[..., idx].reshape(*x.shape[:-1], n, length)
+
+# %% ../nbs/00_audio.ipynb #7a0a2de1
+def normalise_pieces(pieces: torch.Tensor, # `[n, L]` one clip's pieces (or `[..., n, L]`, clips batched)
+                    ) -> torch.Tensor: # the same shape
+    "A clip's pieces normalised together: `(x - mean) / std` over all of them, unbiased std; NaN (a constant clip) -> 0."
+    _check_wave(pieces, "normalise_pieces")
+    if pieces.ndim < 2: raise ValueError(f"normalise_pieces: expected pieces [n, L], got shape {tuple(pieces.shape)}")
+    flat = pieces.reshape(*pieces.shape[:-2], -1)
+    # the authors' per_sample_scale: torch's mean and (unbiased) std of the whole tensor
+    y = (flat - flat.mean(-1, keepdim=True)) / flat.std(-1, keepdim=True)
+    return torch.where(torch.isnan(y), torch.zeros_like(y), y).reshape(pieces.shape)
+
+# %% ../nbs/00_audio.ipynb #644585e9
+PIECE_RULES = ("mtslvr", "authors")
+
+def clip_pieces(x: torch.Tensor, # `[T]` one clip (rule "authors": any shape, flattened first as their loader does)
+                length: int, # samples per piece (the authors': 5 s = 80000 at 16 kHz)
+                rule: str = "mtslvr", # one of `PIECE_RULES`
+               ) -> torch.Tensor: # `[n, length]`, n = ceil(T / length)
+    "A clip as normalised evaluation pieces: `\"mtslvr\"` (clip padding, per piece) or `\"authors\"` (own padding, together)."
+    if rule not in PIECE_RULES: raise ValueError(f"clip_pieces: unknown rule {rule!r}; choose one of {PIECE_RULES}")
+    if rule == "mtslvr": return z_normalise(split_pieces(x, length))
+    _check_wave(x, "clip_pieces")
+    return normalise_pieces(split_pieces(x.reshape(-1), length, pad="piece"))
+
+# %% ../nbs/00_audio.ipynb #2512dc1d
+def mode_vote(labels: torch.Tensor, # `[P]` predicted label (0..n_classes-1) of each piece
+              clip: torch.Tensor, # `[P]` clip index of each piece, 0..n_clips-1
+              n_clips: int | None = None, # number of clips (None: `clip.max() + 1`); every clip needs a piece
+              n_classes: int | None = None, # number of labels (None: `labels.max() + 1`)
+             ) -> torch.Tensor: # `[n_clips]` int64: the most frequent label of each clip's pieces, ties -> lowest
+    "`torch.mode` of each clip's piece labels (the authors' vote), batched over clips: ties go to the lowest label."
+    for name, t in (("labels", labels), ("clip", clip)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"mode_vote: {name} must be a 1-d integer tensor [P], got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
+                             f"{' ' + str(t.dtype) if isinstance(t, torch.Tensor) else ''}")
+    if labels.shape != clip.shape: raise ValueError(f"mode_vote: labels {tuple(labels.shape)} and clip {tuple(clip.shape)} differ")
+    if labels.numel() == 0: raise ValueError("mode_vote: no pieces")
+    if int(labels.min()) < 0 or int(clip.min()) < 0: raise ValueError("mode_vote: labels and clip indices must be >= 0")
+    n_clips = int(clip.max()) + 1 if n_clips is None else n_clips
+    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    if int(clip.max()) >= n_clips or int(labels.max()) >= n_classes:
+        raise ValueError(f"mode_vote: an index is out of range (clips < {n_clips}, labels < {n_classes})")
+    counts = torch.zeros(n_clips, n_classes, dtype=torch.long, device=labels.device)
+    counts.index_put_((clip.long(), labels.long()), torch.ones_like(labels, dtype=torch.long), accumulate=True)
+    empty = (counts.sum(1) == 0).nonzero().flatten()
+    if len(empty): raise ValueError(f"mode_vote: clip(s) {empty[:5].tolist()} have no pieces")
+    return counts.argmax(1)          # argmax returns the first maximum: ties go to the lowest label
 
 # %% ../nbs/00_audio.ipynb #29ac4388
 def find_data_root(root: str | Path | None = None) -> Path:

@@ -12,15 +12,14 @@ import math
 import torch
 from torch import nn
 
+from .seed import M32, as_int32, hash32, hash32_int32
 from .dsp import check_batch, hann_window, irfft, per_example, resample, time_stretch
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'AUGMENTATION_CLASSES', 'Augmentation', 'PitchShift', 'Fade', 'hash_bits', 'hash_uniform',
+__all__ = ['AUGMENTATIONS', 'Augmentation', 'register_augmentation', 'PitchShift', 'Fade', 'hash_bits', 'hash_uniform',
            'colored_noise', 'WhiteNoise', 'MixedNoise', 'TimeMasking', 'TimeShift', 'TimeStretch', 'make_augmentation']
 
 # %% ../nbs/02_augment.ipynb #20227f10
-AUGMENTATIONS = ("pitch_shift", "fade", "white_noise", "mixed_noise", "time_masking", "time_shift", "time_stretch")
-
 class Augmentation(nn.Module):
     "Base class: parameter sampling on a CPU generator, checking of `x` and of the parameters, replay."
     name: str = ""
@@ -80,14 +79,16 @@ class Augmentation(nn.Module):
                ) -> torch.Tensor: # `[B, T]`
         check_batch(x, self.name)
         if params is None: params = self.sample_params(x.shape[0], generator, x.device)
-        return self._forward_checked(x, params)
-
-    def _forward_checked(self, x, params):
-        "`forward` for an `x` already checked (the pipeline checks its input once, not once per group)."
-        p = self.check_params(params, x.shape[0], x.device)
+        y = self.apply_params(x, params)
         # record what was applied, as given (so a replay is bit-identical), one value per example
-        self.last_params = {k: torch.as_tensor(params[k], device=x.device).expand(x.shape[0]).clone() for k in p}
-        return self._apply_in_chunks(x, p)
+        self.last_params = {k: torch.as_tensor(params[k], device=x.device).expand(x.shape[0]).clone() for k in params}
+        return y
+
+    def apply_params(self, x: torch.Tensor, # `[B, T]`, already checked by the caller (`mtslvr.dsp.check_batch`)
+                     params: dict, # {parameter: `[B]`}: checked here, applied exactly
+                    ) -> torch.Tensor: # `[B, T]`
+        "What `forward` does after checking `x`, without recording: the pipeline checks its batch once, not per group."
+        return self._apply_in_chunks(x, self.check_params(params, x.shape[0], x.device))
 
     def _apply_in_chunks(self, x, p):
         B, n = x.shape[0], self.cpu_chunk
@@ -102,7 +103,19 @@ class Augmentation(nn.Module):
 def _uniform(n, lo, hi, generator):
     return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
 
+# %% ../nbs/02_augment.ipynb #05ae9e5c
+AUGMENTATIONS: dict[str, type] = {}  # name -> class, in the order of the MLAP label vector
+
+def register_augmentation(cls: type) -> type:
+    "Class decorator: add an `Augmentation` subclass to `AUGMENTATIONS` under its `name` (appended to the label order)."
+    if not (isinstance(cls, type) and issubclass(cls, Augmentation) and cls.name):
+        raise TypeError(f"register_augmentation: expected an Augmentation subclass with a name, got {cls!r}")
+    if cls.name in AUGMENTATIONS: raise ValueError(f"augmentation {cls.name!r} is already registered")
+    AUGMENTATIONS[cls.name] = cls
+    return cls
+
 # %% ../nbs/02_augment.ipynb #fcff9f7b
+@register_augmentation
 class PitchShift(Augmentation):
     "Shift the pitch of each example by its own number of `semitones`, keeping the duration."
     name, limits = "pitch_shift", {"semitones": (-24.0, 24.0)}
@@ -149,29 +162,27 @@ class PitchShift(Augmentation):
     def shift_and_stretch(self, x: torch.Tensor, # `[B, T]`
                           params: dict, # this augmentation's parameters (`semitones [B]`)
                           rate, # `[B]` (or a number): the time stretch's rate, in `TimeStretch`'s limits
+                          check_input: bool = True, # False: `x` was checked by the caller (the pipeline checks its batch once)
                          ) -> torch.Tensor: # `[B, T]`
         "Pitch shift, then `TimeStretch` by `rate` (cropped or zero-padded to T), in one STFT round trip per example."
-        check_batch(x, self.name)
-        return self._shift_and_stretch_checked(x, params, rate)
-
-    def _shift_and_stretch_checked(self, x, params, rate):
+        if check_input: check_batch(x, self.name)
         p = self.check_params(params, x.shape[0], x.device)
         p["stretch"] = per_example(rate, x.shape[0], self.name, "rate", device=x.device, dtype=torch.float64,
                                    low=TimeStretch.limits["rate"][0], high=TimeStretch.limits["rate"][1])
         return self._apply_in_chunks(x, p)
 
 # %% ../nbs/02_augment.ipynb #46a6aca1
-_FADE_SHAPES = ("linear", "logarithmic", "exponential")
-
 def _fade_curve(u, shape: int):
     "torchaudio's fade-in curve for one shape code at positions u in [0, 1]; its fade-out curve is this at 1 - u."
     if shape == 0: return u
     if shape == 1: return torch.log10(0.1 + u).add_(1).clamp_(0, 1)
     return torch.exp2((u - 1) * 5)
 
+@register_augmentation
 class Fade(Augmentation):
     "Fade in and out, by per-example fractions of the clip and shape (0 linear, 1 logarithmic, 2 exponential)."
     name, integer = "fade", ("shape",)
+    SHAPES = ("linear", "logarithmic", "exponential")  # the names of the shape codes 0, 1, 2
     limits = {"fade_in": (0.0, 1.0), "fade_out": (0.0, 1.0), "shape": (0, 2)}
 
     def __init__(self, sample_rate: int = 16000,
@@ -180,7 +191,7 @@ class Fade(Augmentation):
         super().__init__(sample_rate)
         self.fade_in, self.fade_out = self._range("fade_in", fade_in), self._range("fade_out", fade_out)
         if not shapes or any(s not in (0, 1, 2) for s in shapes):
-            raise ValueError(f"fade: shapes must be codes from (0, 1, 2) = {_FADE_SHAPES}, got {shapes!r}")
+            raise ValueError(f"fade: shapes must be codes from (0, 1, 2) = {self.SHAPES}, got {shapes!r}")
         self.shapes = tuple(shapes)
 
     def _draw(self, n, g):
@@ -214,41 +225,16 @@ class Fade(Augmentation):
         return y
 
 # %% ../nbs/02_augment.ipynb #46f91d7e
-_M32 = 0xFFFFFFFF
-
-def _mul32(x, c: int):
-    "(x * c) mod 2^32 for int64 tensors x in [0, 2^32) and 0 <= c < 2^32."
-    # the int64 product may pass 2^63; it wraps mod 2^64 (two's complement, on CPU and GPU alike), which
-    # keeps its low 32 bits exact (checked against Python's exact integers below)
-    return (x * c) & _M32
-
-def _hash32(x):
-    "A 32-bit integer hash (lowbias32) of int64 tensors in [0, 2^32)."
-    x = x ^ (x >> 16); x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15); x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
-
-def _as_int32(x):
-    "int64 values in [0, 2^32) as int32 tensors with the same bits."
-    return torch.where(x >= 2**31, x - 2**32, x).int()
-
-def _hash32_bits(x):
-    "`_hash32` on int32 tensors holding the bits: half the memory traffic, and native 32-bit products."
-    # products wrap mod 2^32 (two's complement); >> on int32 is arithmetic, so mask to make it logical
-    x = x ^ ((x >> 16) & 0xFFFF); x = x * 0x7FEB352D
-    x = x ^ ((x >> 15) & 0x1FFFF); x = x * (0x846CA68B - 2**32)
-    return x ^ ((x >> 16) & 0xFFFF)
-
 def hash_bits(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
     "32 random bits per position, int32 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
-    key = _hash32(((seed.long() & 0x7FFFFFFF) * 2 + stream) & _M32)[:, None]
-    salt = _hash32(key ^ 0x9E3779B9)
+    key = hash32(((seed.long() & 0x7FFFFFFF) * 2 + stream) & M32)[:, None]
+    salt = hash32(key ^ 0x9E3779B9)
     i = torch.arange(n, device=seed.device, dtype=torch.int32)[None]
-    return _hash32_bits(_hash32_bits(i ^ _as_int32(key)) ^ _as_int32(salt))    # = _hash32(_hash32(i ^ key) ^ salt)
+    return hash32_int32(hash32_int32(i ^ as_int32(key)) ^ as_int32(salt))    # = hash32(hash32(i ^ key) ^ salt)
 
 def hash_uniform(seed: torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
     "Uniform numbers in (0, 1), float64 `[B, n]`, a pure function of (seed `[B]`, position, stream)."
-    return ((hash_bits(seed, n, stream).long() & _M32).double() + 0.5) / 2.0 ** 32
+    return ((hash_bits(seed, n, stream).long() & M32).double() + 0.5) / 2.0 ** 32
 
 def colored_noise(seed: torch.Tensor, # `[B]` int64, the realisation
                   f_decay: torch.Tensor, # `[B]`: power spectrum ~ 1 / f^f_decay
@@ -290,15 +276,18 @@ class _Noise(Augmentation):
         gain = rms * 10 ** (-snr_db / 20)                       # silent clip: rms 0, gain 0
         return torch.addcmul(x, noise, gain.to(x.dtype)[:, None])
 
+@register_augmentation
 class WhiteNoise(_Noise):
     "Add noise at a per-example SNR (dB), spectral exponent `f_decay` in [-1, 0] by default (white to blue)."
     name, default_decay = "white_noise", (-1.0, 0.0)
 
+@register_augmentation
 class MixedNoise(_Noise):
     "Add coloured noise at a per-example SNR (dB), `f_decay` in [-2, 2] by default (violet, blue, white, pink, brown)."
     name, default_decay = "mixed_noise", (-2.0, 2.0)
 
 # %% ../nbs/02_augment.ipynb #2d06adda
+@register_augmentation
 class TimeMasking(Augmentation):
     "Zero a span of each example: `[start, start + width)`, fractions of the clip."
     name, limits = "time_masking", {"start": (0.0, 1.0), "width": (0.0, 1.0)}
@@ -318,6 +307,7 @@ class TimeMasking(Augmentation):
         return x.masked_fill((n >= s) & (n < e), 0.0)
 
 # %% ../nbs/02_augment.ipynb #a6c79893
+@register_augmentation
 class TimeShift(Augmentation):
     "Roll each example by its own `shift` (fraction of the clip, signed; what leaves one end comes back at the other)."
     name, limits = "time_shift", {"shift": (-1.0, 1.0)}
@@ -336,6 +326,7 @@ class TimeShift(Augmentation):
         return torch.cat([x, x], dim=1).gather(1, torch.arange(T, device=x.device)[None] + (T - k)[:, None])
 
 # %% ../nbs/02_augment.ipynb #3046ef28
+@register_augmentation
 class TimeStretch(Augmentation):
     "Change the speed of each example by its own `rate` (> 1 faster) keeping the pitch; crop or zero-pad the end back to T."
     name, limits = "time_stretch", {"rate": (0.25, 4.0)}
@@ -353,11 +344,8 @@ class TimeStretch(Augmentation):
         return y.to(x.dtype)
 
 # %% ../nbs/02_augment.ipynb #5170f185
-AUGMENTATION_CLASSES = {"pitch_shift": PitchShift, "fade": Fade, "white_noise": WhiteNoise, "mixed_noise": MixedNoise,
-                        "time_masking": TimeMasking, "time_shift": TimeShift, "time_stretch": TimeStretch}
-
 def make_augmentation(name: str, sample_rate: int = 16000, **kwargs) -> Augmentation:
-    "The augmentation called `name` (one of `AUGMENTATIONS`), with its default (paper) ranges unless overridden."
-    if name not in AUGMENTATION_CLASSES:
-        raise ValueError(f"unknown augmentation {name!r}: choose from {AUGMENTATIONS}")
-    return AUGMENTATION_CLASSES[name](sample_rate, **kwargs)
+    "The augmentation called `name` (a key of `AUGMENTATIONS`), with its default (paper) ranges unless overridden."
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {name!r}: choose from {', '.join(AUGMENTATIONS)}")
+    return AUGMENTATIONS[name](sample_rate, **kwargs)

@@ -1,4 +1,4 @@
-"""Audio datasets (folder-per-class, flat folders, manifests), split files, the paper's evaluation sets and a few-shot task sampler
+"""Audio datasets (folder-per-class, flat folders, manifests), split files, the paper's evaluation sets
 
 Docs: https://mtslvr.github.io/mtslvr/data.html.md"""
 
@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,9 +23,10 @@ from .audio import AudioError, audio_info, find_data_root, fix_length, is_silent
 from .seed import seeded_generator
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'SPLIT_PARTS', 'DATASETS', 'read_manifest', 'DataWarning', 'scan_files', 'AudioFolder', 'Split',
-           'load_split', 'load_metaaudio_split', 'convert_split', 'bundled_sets', 'load_bundled', 'pretrain_pool',
-           'DatasetConfig', 'dataset_config', 'random_split', 'Task', 'FewShotSampler']
+__all__ = ['AUDIO_SUFFIXES', 'SPLIT_PARTS', 'LAYOUTS', 'DATASETS', 'read_manifest', 'DataWarning', 'scan_files', 'AudioFolder',
+           'Split', 'load_split', 'load_metaaudio_split', 'convert_split', 'bundled_sets', 'load_bundled',
+           'pretrain_pool', 'DataSource', 'detect_layout', 'data_source', 'pool_folder', 'part_folders',
+           'DatasetConfig', 'dataset_config', 'random_split']
 
 # %% ../nbs/08_data.ipynb #2e1b7e23
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".mp3")
@@ -364,6 +365,89 @@ def pretrain_pool(data_root: str | Path | None = None, **kwargs) -> AudioFolder:
     if not rows: raise ValueError(f"{root}: the sets' train classes hold no audio files")
     return AudioFolder(root, manifest=rows, **kwargs)
 
+# %% ../nbs/08_data.ipynb #bf3aa5eb
+LAYOUTS = ("sets", "set", "classes", "flat")
+
+@dataclass(frozen=True)
+class DataSource:
+    "A data folder and its layout (one of `LAYOUTS`); `data_source` makes one from a config's `data` and `layout`."
+    root: Path
+    layout: str
+    detected: bool = False # the layout was detected (`layout="auto"`), not given
+
+    def __str__(self): return f"{self.root} (layout {self.layout}{', detected' if self.detected else ''})"
+
+    @property
+    def class_root(self) -> Path:
+        "Where a `set`'s class folders are: `audio/` beside its split file if there is one, else the folder itself."
+        return self.root / "audio" if self.layout == "set" and (self.root / "audio").is_dir() else self.root
+
+def detect_layout(root: str | Path) -> str:
+    "The layout of a folder (see the table): a split file, sets with split files, class folders, or files."
+    root = Path(root)
+    if not root.is_dir(): raise FileNotFoundError(f"{root}: no such data folder")
+    if (root / "split.json").is_file(): return "set"
+    subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if any((d / "split.json").is_file() for d in subdirs): return "sets"
+    if any(p.is_file() and _is_audio(Path(p.name)) for p in root.iterdir()): return "flat"
+    if any(_audio_under(d) for d in subdirs): return "classes"
+    raise ValueError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) and no split files found: expected one of "
+                     f"the layouts {', '.join(LAYOUTS)} (see mtslvr.data.LAYOUTS)")
+
+def data_source(data: str | Path = "bundled", # "bundled" or a folder
+                layout: str = "auto", # one of `LAYOUTS`, or "auto"
+               ) -> DataSource:
+    "The folder `data` names, with its layout given or detected; a given layout the folder does not have is an error."
+    root = find_data_root(None) if str(data) == "bundled" else Path(data)
+    if layout not in ("auto", *LAYOUTS):
+        raise ValueError(f"layout {layout!r}: choose auto or one of {', '.join(LAYOUTS)}")
+    found = detect_layout(root)
+    if layout == "auto": return DataSource(root, found, detected=True)
+    if layout != found and not (layout == "classes" and found == "flat") and not (layout == "flat" and found == "classes"):
+        raise ValueError(f"{root}: layout {layout!r} was given but the folder looks like {found!r} "
+                         f"({dict(sets='sets with split files', set='a split file', classes='class folders', flat='audio files')[found]}); "
+                         "set layout=auto or point data at the right folder")
+    return DataSource(root, layout)
+
+# %% ../nbs/08_data.ipynb #e2a136be
+def pool_folder(src: DataSource, # from `data_source`
+                **kwargs, # passed to `AudioFolder` (sample_rate, scan, ...)
+               ) -> AudioFolder:
+    "The pre-training clips of a source: train classes where there is a split (never a val or test class), else every clip."
+    if src.layout == "sets": return pretrain_pool(src.root, **kwargs)
+    if src.layout == "set":
+        sp = load_split(src.root / "split.json")
+        if not sp.train: raise ValueError(f"{src.root / 'split.json'}: no train classes to pre-train on")
+        return AudioFolder(src.class_root, **{"classes": sp.train, **kwargs})
+    return AudioFolder(src.root, **kwargs)
+
+def part_folders(src: DataSource, # from `data_source`
+                 part: str = "test", # the split part of each set ("train", "val" or "test"); ignored without a split
+                 sets: Sequence[str] = (), # of a `sets` source: these (default: all)
+                 split: "Split | None" = None, # of a `set` source: this split instead of its split.json
+                 labelled: bool = True, # few-shot tasks need classes: a `flat` source is then an error
+                 **kwargs, # passed to `AudioFolder` (sample_rate, scan, ...)
+                ) -> dict: # {set name: (`AudioFolder`, its `Split` or None)}
+    "One `AudioFolder` per set of a source, over its `part` classes (all classes where there is no split)."
+    if sets and src.layout != "sets":
+        raise ValueError(f"sets {list(sets)}: {src} holds one set; name sets only for a folder of sets")
+    if src.layout == "sets":
+        found = bundled_sets(src.root)
+        unknown = [s for s in sets if s not in found]
+        if unknown: raise ValueError(f"no set {', '.join(map(repr, unknown))} in {src.root}; choose from {', '.join(found)}")
+        pick = {n: (src.root / n / "audio", sp) for n, sp in found.items() if not sets or n in sets}
+    elif src.layout == "set":
+        sp = split if split is not None else load_split(src.root / "split.json")
+        pick = {sp.name if split is not None else src.root.name: (src.class_root, sp)}
+    elif src.layout == "flat" and labelled:
+        raise ValueError(f"{src}: few-shot tasks need labelled clips; lay the files out as <class>/<files>")
+    else: pick = {src.root.name: (src.root, None)}
+    out = {}
+    for name, (folder, sp) in pick.items():
+        if sp is not None and not sp[part]: raise ValueError(f"set {name!r}: its split has no {part!r} classes; choose another part")
+        out[name] = (AudioFolder(folder, **({"classes": sp[part]} if sp is not None else {}), **kwargs), sp)
+    return out
+
 # %% ../nbs/08_data.ipynb #038f31d8
 @dataclass(frozen=True)
 class DatasetConfig:
@@ -443,88 +527,3 @@ def random_split(classes: Sequence[str], # every class of the set
     n_tr, n_va = round(fractions[0] * len(classes)), round(fractions[1] * len(classes))
     pick = lambda a, b: sorted(classes[i] for i in perm[a:b])
     return Split(name, pick(0, n_tr), pick(n_tr, n_tr + n_va), pick(n_tr + n_va, len(classes)), **kwargs)
-
-# %% ../nbs/08_data.ipynb #2523a11e
-class Task(NamedTuple):
-    "One few-shot task: dataset indices of support `[n_way, k_shot]` and query `[n_way, q_queries]` clips, and the classes `[n_way]`."
-    support: torch.Tensor
-    query: torch.Tensor
-    classes: torch.Tensor
-
-_M32 = 0xFFFFFFFF
-
-def _mix32(x: torch.Tensor) -> torch.Tensor:
-    "A bijective hash of 32-bit words held in int64 (lowbias32's shape; multipliers < 2^31, so no int64 overflow)."
-    x = x ^ (x >> 16); x = (x * 0x21F0AAAD) & _M32
-    x = x ^ (x >> 15); x = (x * 0x735A2D97) & _M32
-    return x ^ (x >> 15)
-
-def _task_keys(seed: int, tasks: torch.Tensor) -> torch.Tensor:
-    "`[B]` 32-bit key of each task index, from `derive_seed(seed, 'tasks')`."
-    from mtslvr.seed import derive_seed
-    k = derive_seed(seed, "tasks")
-    return _mix32(_mix32((tasks & _M32) ^ (k & _M32)) ^ (tasks >> 32) ^ (k >> 32))
-
-def _slot_keys(task_key: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-    "`[B, S]` uniform 32-bit keys for slots `[S]` of tasks `[B]`; distinct within a task (the mix is a bijection)."
-    return _mix32(task_key[:, None] ^ slots)  # one round: the task keys are mixed already
-
-class FewShotSampler:
-    "Reproducible N-way k-shot tasks over a label vector (MetaAudio semantics); iterable and indexable."
-    def __init__(self, labels: torch.Tensor | Sequence[int], # `[N]` class per clip; negative = unlabelled, never drawn
-                 n_way: int = 5, k_shot: int = 1, q_queries: int = 1, n_tasks: int = 10000, seed: int = 0):
-        for k, v, lo in [("n_way", n_way, 1), ("k_shot", k_shot, 1), ("q_queries", q_queries, 1), ("n_tasks", n_tasks, 1)]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"FewShotSampler: {k} must be an int >= {lo}, got {v!r}")
-        labels = torch.as_tensor(labels).reshape(-1)
-        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-            raise ValueError(f"FewShotSampler: labels must be integers, got {labels.dtype}")
-        self.n_way, self.k_shot, self.q_queries, self.n_tasks, self.seed = n_way, k_shot, q_queries, n_tasks, seed
-        labels = labels.long()
-        counts = torch.bincount(labels[labels >= 0]) if (labels >= 0).any() else torch.zeros(0, dtype=torch.long)
-        need = k_shot + q_queries
-        self.usable = torch.nonzero(counts >= need).reshape(-1)  # class labels that can be drawn `[C]`
-        self.dropped = torch.nonzero((counts > 0) & (counts < need)).reshape(-1)
-        if len(self.usable) < n_way:
-            raise ValueError(f"FewShotSampler: only {len(self.usable)} classes have at least k_shot + q_queries = {need} "
-                             f"clips ({len(self.dropped)} smaller classes dropped); n_way = {n_way} needs {n_way}")
-        # padded table [C, M] of clip indices per usable class, in index order
-        order = torch.argsort(labels, stable=True)
-        sorted_labels = labels[order]
-        keep = torch.isin(sorted_labels, self.usable)
-        order, sorted_labels = order[keep], sorted_labels[keep]
-        cls_pos = torch.searchsorted(self.usable, sorted_labels)  # row of each clip
-        self.counts = counts[self.usable]
-        starts = torch.cumsum(self.counts, 0) - self.counts
-        col = torch.arange(len(order)) - starts[cls_pos]
-        self.table = torch.full((len(self.usable), int(self.counts.max())), -1, dtype=torch.long)
-        self.table[cls_pos, col] = order
-
-    def __len__(self): return self.n_tasks
-    def __repr__(self):
-        return (f"FewShotSampler({self.n_way}-way {self.k_shot}-shot, {self.q_queries} queries, {self.n_tasks} tasks, "
-                f"{len(self.usable)} usable classes, {len(self.dropped)} dropped)")
-
-    def tasks(self, start: int = 0, stop: int | None = None) -> Task:
-        "Tasks `start..stop-1` batched: support `[B, n_way, k_shot]`, query `[B, n_way, q_queries]`, classes `[B, n_way]`."
-        stop = self.n_tasks if stop is None else stop
-        if not 0 <= start <= stop <= self.n_tasks: raise IndexError(f"tasks {start}..{stop} outside 0..{self.n_tasks}")
-        B, (C, M), n = stop - start, self.table.shape, self.n_way
-        # counter-based keys: slot j of task i is a hash of (seed, i, j), so task i never depends on the others
-        task_key = _task_keys(self.seed, torch.arange(start, stop))  # [B]
-        class_u = _slot_keys(task_key, torch.arange(C))  # [B, C]
-        rows = torch.topk(class_u, n, dim=1, largest=False).indices  # [B, n] rows: the first n of an argsort, cheaper
-        counts = self.counts[rows]  # [B, n]
-        clip_u = _slot_keys(task_key, C + torch.arange(n * M)).view(B, n, M)
-        clip_u = clip_u.masked_fill(torch.arange(M) >= counts[..., None], 1 << 32)  # padding sorts last
-        cols = torch.topk(clip_u, self.k_shot + self.q_queries, dim=2, largest=False).indices  # [B, n, k + q]
-        idx = self.table[rows[..., None], cols]
-        return Task(idx[..., :self.k_shot], idx[..., self.k_shot:], self.usable[rows])
-
-    def __getitem__(self, i: int) -> Task:
-        if not -self.n_tasks <= i < self.n_tasks: raise IndexError(f"task {i} out of range for {self.n_tasks} tasks")
-        i %= self.n_tasks
-        return Task(*(t[0] for t in self.tasks(i, i + 1)))
-
-    def __iter__(self, block: int = 256):
-        for s in range(0, self.n_tasks, block):
-            yield from (Task(*t) for t in zip(*(t.unbind(0) for t in self.tasks(s, min(s + block, self.n_tasks)))))

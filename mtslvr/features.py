@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .audio import split_pieces, z_normalise
+from .audio import PIECE_RULES, clip_pieces, split_pieces, z_normalise
 
 # %% auto #0
 __all__ = ['Features', 'extract_features', 'model_fingerprint', 'dataset_fingerprint', 'default_cache_dir', 'cached_features']
@@ -53,18 +53,18 @@ class Features:
                                            files=list(self.files), heads=dict(self.heads), meta=dict(self.meta))
 
 # %% ../nbs/09a_features.ipynb #22c290cf
-def _clip_loader(folder, piece: int, workers: int):
+def _clip_loader(folder, piece: int, workers: int, rule: str = "mtslvr"):
     "Yields (clip index, pieces `[n, piece]`) in order; workers read and cut clips in parallel."
     class _Pieces(torch.utils.data.Dataset):
         def __len__(self): return len(folder)
-        def __getitem__(self, i): return i, z_normalise(split_pieces(folder.load(i), piece))
+        def __getitem__(self, i): return i, clip_pieces(folder.load(i), piece, rule)
     return torch.utils.data.DataLoader(_Pieces(), batch_size=None, num_workers=workers, shuffle=False)
 
 def _head_columns(model, heads) -> tuple[list, dict]:
     names = list(model.heads) if heads is None else ([heads] if isinstance(heads, str) else list(heads))
     bad = [h for h in names if h not in model.heads]
     if bad: raise ValueError(f"unknown head(s) {bad}: this encoder has {list(model.heads)}")
-    if heads is None and getattr(model.encoder, "variant", None) == "mt_simple": names = [model.heads[0]]
+    if heads is None: names = list(getattr(model, "feature_heads", names))  # (one of a shared output's heads)
     cols, at = {}, 0
     for h in names: cols[h] = [at, at + model.head_dims[h]]; at += model.head_dims[h]
     return names, cols
@@ -78,11 +78,13 @@ def extract_features(model, # a frozen `AudioEncoder`
                      device: str | torch.device | None = None, # default: the model's device
                      workers: int = 0, # DataLoader workers reading clips
                      progress: bool = False,
+                     pieces: str = "mtslvr", # how clips become pieces (`mtslvr.audio.PIECE_RULES`): "mtslvr" or "authors"
                     ) -> Features:
     "Features of every piece of every clip of `folder`."
     from tqdm.auto import tqdm
     piece = int(round(piece_seconds * folder.sample_rate))
     if piece <= 0: raise ValueError(f"piece_seconds must be > 0, got {piece_seconds!r}")
+    if pieces not in PIECE_RULES: raise ValueError(f"pieces: unknown rule {pieces!r}; choose one of {', '.join(PIECE_RULES)}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     names, cols = _head_columns(model, heads)
     was = model.training
@@ -93,10 +95,10 @@ def extract_features(model, # a frozen `AudioEncoder`
         nonlocal buf, n_buf
         x = torch.cat(buf).to(device, non_blocking=True)
         out = model(x, names)
-        chunks.append(torch.cat([out[h] for h in names], 1).float().cpu())
+        chunks.append(torch.cat([out[h] for h in names], 1).float())   # stays where it was computed
         buf, n_buf = [], 0
 
-    for i, p in tqdm(_clip_loader(folder, piece, workers), total=len(folder), disable=not progress, desc="features"):
+    for i, p in tqdm(_clip_loader(folder, piece, workers, pieces), total=len(folder), disable=not progress, desc="features"):
         buf.append(p); n_buf += len(p); counts.append(len(p))
         if n_buf >= batch_size: flush()
     if buf: flush()
@@ -105,7 +107,7 @@ def extract_features(model, # a frozen `AudioEncoder`
     offsets[1:] = torch.tensor(counts).cumsum(0)
     files = [Path(f).relative_to(folder.root).as_posix() if Path(f).is_relative_to(folder.root) else str(f) for f in folder.files]
     return Features(torch.cat(chunks), offsets, folder.labels.clone(), list(folder.classes), files, cols,
-                    dict(piece_seconds=float(piece_seconds), sample_rate=folder.sample_rate, heads=names))
+                    dict(piece_seconds=float(piece_seconds), pieces=pieces, sample_rate=folder.sample_rate, heads=names))
 
 # %% ../nbs/09a_features.ipynb #a986dc4b
 def model_fingerprint(model) -> str:
@@ -116,6 +118,10 @@ def model_fingerprint(model) -> str:
         h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     cfg = getattr(getattr(model, "encoder", model), "config", {})
     h.update(repr(sorted(cfg.items()) if isinstance(cfg, dict) else cfg).encode())
+    fe = getattr(model, "frontend", None)   # its window and filterbank are not in the state_dict: its class and config are
+    if fe is not None:
+        fc = fe.get_config() if callable(getattr(fe, "get_config", None)) else getattr(fe, "config", None)
+        h.update(f"{type(fe).__module__}.{type(fe).__qualname__}|{sorted(fc.items()) if isinstance(fc, dict) else fc!r}".encode())
     return h.hexdigest()
 
 def dataset_fingerprint(folder) -> str:
@@ -135,19 +141,21 @@ def cached_features(model, folder, piece_seconds: float, heads=None,
                     **kw) -> Features:
     "`extract_features`, re-using an earlier result for the same encoder, files, piece length and heads."
     if cache_dir is False: return extract_features(model, folder, piece_seconds, heads, **kw)
+    rule = kw.get("pieces", "mtslvr")   # (the rule joins the key only when it is not the default: old entries stay valid)
     key = hashlib.sha256("|".join([model_fingerprint(model), dataset_fingerprint(folder), f"{float(piece_seconds)}",
-                                   repr(heads)]).encode()).hexdigest()[:32]
+                                   repr(heads)] + ([rule] if rule != "mtslvr" else [])).encode()).hexdigest()[:32]
     path = Path(cache_dir or default_cache_dir()) / "features" / f"{key}.pt"
     if path.exists():
         try:
             d = torch.load(path, weights_only=True)
-            return Features(**{**d, "meta": {**d["meta"], "cache": str(path), "cache_hit": True}})
+            dev = kw.get("device") or next(model.parameters()).device   # where extraction would have left them
+            return Features(**{**d, "pieces": d["pieces"].to(dev), "meta": {**d["meta"], "cache": str(path), "cache_hit": True}})
         except Exception: path.unlink(missing_ok=True)  # a damaged entry is recomputed, never trusted
     t0 = time.perf_counter()
     f = extract_features(model, folder, piece_seconds, heads, **kw)
     f.meta.update(seconds=time.perf_counter() - t0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(f.to_dict(), tmp); os.replace(tmp, path)
+    torch.save({**f.to_dict(), "pieces": f.pieces.cpu()}, tmp); os.replace(tmp, path)
     f.meta.update(cache=str(path), cache_hit=False)
     return f

@@ -7,27 +7,19 @@ Docs: https://mtslvr.github.io/mtslvr/fewshot.html.md"""
 # %% ../nbs/10_fewshot.ipynb #8503a0cf
 from __future__ import annotations
 
-import copy
-import csv
-import dataclasses
-import difflib
-import io
 import math
-import time
-import typing
 import warnings
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'GRAM_MAX_PIECES', 'RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'check_support', 'FewShotTasks',
-           'preprocess', 'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote',
-           'evaluate_tasks', 'mean_ci95', 'ResultsTable', 'tasks_from_features', 'evaluate_features', 'EvalConfig',
-           'load_eval_models', 'open_eval_sets', 'run_evaluation']
+__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'GRAM_MAX_PIECES', 'check_support', 'FewShotTasks', 'preprocess', 'LinearHeads',
+           'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
+           'tasks_from_features', 'FewShotResult', 'feature_gram', 'evaluate_features']
 
 # %% ../nbs/10_fewshot.ipynb #eff5d3ac
 def _check_features(x, name, ndim):
@@ -339,8 +331,12 @@ def majority_vote(proba: torch.Tensor, # `[P, n_way]` class probabilities of eac
     tied = votes == votes.amax(-1, keepdim=True)
     return mass.masked_fill(~tied, -math.inf).argmax(-1)  # argmax returns the first (lowest) index on ties
 
-# %% ../nbs/10_fewshot.ipynb #b18ca46a
+# %% ../nbs/10_fewshot.ipynb #6b058444
 CLASSIFIERS = {"sgd": fit_sgd, "logreg": fit_logreg, "sklearn": fit_sklearn}
+
+def _check_classifier(classifier):
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier: unknown {classifier!r}; choose one of {sorted(CLASSIFIERS)}")
 
 def _pad_by_task(x, task, n_tasks):
     "Ragged rows `x` `[P, D]` grouped by `task` `[P]` -> `[n_tasks, max rows, D]` and each row's slot `[P]`."
@@ -360,6 +356,20 @@ def _fit_extra(classifier, sklearn_shuffle, seed, n_tasks, n_way, n_support, gen
     if sklearn_shuffle: return {"shuffle": sklearn_orders(range(seed, seed + n_tasks), n_way, n_support, kwargs.get("max_iter", 20))}
     return {"generator": gen}
 
+def _score_explicit(sub: FewShotTasks, classifier, seed, sklearn_shuffle, gen, kwargs):
+    "Score source 1, features copied per task: (probabilities `[P, n_way]` of the query pieces, weights `() -> [t, C, D]`)."
+    extra = _fit_extra(classifier, sklearn_shuffle, seed, sub.n_tasks, sub.n_way, sub.support.shape[1], gen, kwargs)
+    heads = CLASSIFIERS[classifier](sub.support, sub.support_labels, sub.n_way, **extra, **kwargs)
+    task = sub.query_task
+    padded, pos = _pad_by_task(sub.query, task, sub.n_tasks)
+    return heads.proba(padded)[task, pos], lambda: heads.coef
+
+def _accuracy(proba, clip, labels):
+    "`[t]` accuracy of each task: the majority vote of each query clip's pieces against its label `[t, Q]`."
+    t, Q = labels.shape
+    pred = majority_vote(proba, clip, t * Q).view(t, Q)
+    return (pred == labels.to(pred.device)).double().mean(1)
+
 def evaluate_tasks(tasks: FewShotTasks,
                    classifier: str = "sgd", # "sgd" (batched, default), "logreg" (multinomial) or "sklearn" (reference)
                    l2: bool = False, # L2-normalise features first
@@ -370,86 +380,14 @@ def evaluate_tasks(tasks: FewShotTasks,
                    **kwargs, # passed to the classifier's fit function
                   ) -> torch.Tensor: # `[n_tasks]` accuracy of each task (fraction of query clips right)
     "Fit a classifier per task, majority-vote each query clip's pieces and return the accuracy per task."
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"classifier: unknown {classifier!r}; choose one of {sorted(CLASSIFIERS)}")
+    _check_classifier(classifier)
     if chunk_size < 1: raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    fit, gen = CLASSIFIERS[classifier], torch.Generator().manual_seed(seed)
-    accs = []
+    gen, accs = torch.Generator().manual_seed(seed), []
     for start in range(0, tasks.n_tasks, chunk_size):
         sub = preprocess(tasks.select(start, min(start + chunk_size, tasks.n_tasks)), l2, standardise)
-        extra = _fit_extra(classifier, sklearn_shuffle, seed + start, sub.n_tasks, sub.n_way, sub.support.shape[1], gen, kwargs)
-        heads = fit(sub.support, sub.support_labels, sub.n_way, **extra, **kwargs)
-        task = sub.query_task
-        padded, pos = _pad_by_task(sub.query, task, sub.n_tasks)
-        proba = heads.proba(padded)[task, pos]                            # [P, n_way]
-        pred = majority_vote(proba, sub.query_clip, sub.n_tasks * sub.n_query).view(sub.n_tasks, sub.n_query)
-        accs.append((pred == sub.query_labels.to(pred.device)).double().mean(1))
+        proba, _ = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kwargs)
+        accs.append(_accuracy(proba, sub.query_clip, sub.query_labels))
     return torch.cat(accs)
-
-# %% ../nbs/10_fewshot.ipynb #69975dc6
-def mean_ci95(acc: torch.Tensor, # `[n_tasks]` per-task accuracies
-             ) -> tuple[float, float]: # (mean, half-width of the 95% CI)
-    "Mean and `1.96 * std / sqrt(n_tasks)` (population std), as in the paper."
-    acc = torch.as_tensor(acc, dtype=torch.float64).flatten()
-    if acc.numel() == 0: raise ValueError("mean_ci95: no tasks")
-    return acc.mean().item(), 1.96 * acc.std(unbiased=False).item() / math.sqrt(acc.numel())
-
-def _ranks(x):
-    "Rank per column, 1 = highest; ties get the mean of the ranks they span. `x` `[models, sets]`."
-    gt = (x[None, :, :] > x[:, None, :]).sum(1)     # how many models beat this one
-    eq = (x[None, :, :] == x[:, None, :]).sum(1)    # including itself
-    return gt + (eq + 1) / 2
-
-class ResultsTable:
-    "Few-shot results: models x sets of (mean, CI95) in percent, with per-set ranks and the average rank."
-    def __init__(self,
-                 results: dict, # {model: {set: per-task accuracy tensor `[n_tasks]` or (mean, ci) in 0..1}}
-                 title: str = "", # e.g. "5-way 1-shot"
-                ):
-        if not results: raise ValueError("ResultsTable: no results")
-        self.title, self.models = title, list(results)
-        self.sets = list(dict.fromkeys(s for r in results.values() for s in r))
-        stats = np.zeros((len(self.models), len(self.sets), 2))
-        for i, m in enumerate(self.models):
-            for j, s in enumerate(self.sets):
-                if s not in results[m]: raise ValueError(f"ResultsTable: model {m!r} has no result for set {s!r}")
-                r = results[m][s]
-                stats[i, j] = r if isinstance(r, tuple) else mean_ci95(r)
-        self.mean, self.ci = 100 * stats[..., 0], 100 * stats[..., 1]
-        self.rank = _ranks(np.round(self.mean, 10))
-        self.avg_rank = self.rank.mean(1)
-
-    def to_markdown(self, digits: int = 2) -> str:
-        "A Markdown table: `mean ± ci` per set, average rank last; the best mean per set in bold."
-        head = "| model | " + " | ".join(self.sets) + " | avg. rank |"
-        rows = [head, "|---" * (len(self.sets) + 2) + "|"]
-        for i, m in enumerate(self.models):
-            cells = [f"{self.mean[i, j]:.{digits}f} ± {self.ci[i, j]:.{digits}f}" for j in range(len(self.sets))]
-            cells = [f"**{c}**" if self.rank[i, j] == self.rank[:, j].min() else c for j, c in enumerate(cells)]
-            rows.append(f"| {m} | " + " | ".join(cells) + f" | {self.avg_rank[i]:.2f} |")
-        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + rows)
-
-    def to_csv(self, path: str | Path | None = None) -> str:
-        "CSV with columns model, <set>_mean, <set>_ci95, <set>_rank ..., avg_rank (percent); written to `path` if given."
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["model"] + [f"{s}_{k}" for s in self.sets for k in ("mean", "ci95", "rank")] + ["avg_rank"])
-        for i, m in enumerate(self.models):
-            w.writerow([m] + [f"{v:.4f}" for j in range(len(self.sets))
-                              for v in (self.mean[i, j], self.ci[i, j], self.rank[i, j])] + [f"{self.avg_rank[i]:.4f}"])
-        if path is not None: Path(path).write_text(buf.getvalue())
-        return buf.getvalue()
-
-    def figure(self):
-        "A plotly grouped bar chart: accuracy per set, one bar per model, CI95 as error bars."
-        import plotly.graph_objects as go
-        fig = go.Figure([go.Bar(name=f"{m} (avg. rank {self.avg_rank[i]:.2f})", x=self.sets, y=self.mean[i],
-                                error_y=dict(type="data", array=self.ci[i]))
-                         for i, m in enumerate(self.models)])
-        return fig.update_layout(barmode="group", title=self.title or None, yaxis_title="accuracy (%)",
-                                 legend_title="model", height=380, margin=dict(l=40, r=20, t=40, b=40))
-
-    def _repr_markdown_(self): return self.to_markdown()
 
 # %% ../nbs/10_fewshot.ipynb #07f877a8
 def _task_pieces(feats, task, generator=None):
@@ -476,7 +414,7 @@ def _task_pieces(feats, task, generator=None):
     return support, s_lab, piece, q_lab, clip_of_piece
 
 def tasks_from_features(feats, # `mtslvr.features.Features` of a set
-                        task, # `mtslvr.data.Task` batch: support `[T, n_way, k_shot]`, query `[T, n_way, q]` clip indices
+                        task, # `mtslvr.tasks.Task` batch: support `[T, n_way, k_shot]`, query `[T, n_way, q]` clip indices
                         generator: torch.Generator | None = None, # draws the supports' pieces
                        ) -> FewShotTasks:
     "Tasks from clip indices: a support is one random piece of its clip, a query is all of its pieces."
@@ -485,316 +423,78 @@ def tasks_from_features(feats, # `mtslvr.features.Features` of a set
     return FewShotTasks(feats.pieces[support], s_lab, feats.pieces[piece], q_lab, clip_of_piece)
 
 
-# %% ../nbs/10_fewshot.ipynb #f35a5bd4
+# %% ../nbs/10_fewshot.ipynb #38e1f495
 GRAM_MAX_PIECES = 8192 # `evaluate_features` uses the Gram path up to this many pieces (an `[N, N]` matrix)
 
-def _evaluate_gram(G, # `[N, N]` inner products of the (preprocessed) feature bank, in the solver's input dtype
-                   s_piece, s_lab, q_piece, q_lab, q_clip, # from `_task_pieces`
-                   n_way, classifier, seed, sklearn_shuffle=False, chunk_size=2048, **kwargs):
-    "`evaluate_tasks` for the Gram-form solvers, reading every inner product from `G` instead of copying features."
-    if chunk_size < 1: raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    T, S = s_piece.shape
-    Q = q_lab.shape[1]
-    gen, accs = torch.Generator().manual_seed(seed), []
+class FewShotResult(NamedTuple):
+    "Per-task results of `evaluate_features(..., head_weights=True)`."
+    accuracy: torch.Tensor # `[n_tasks]` float64
+    head_weights: torch.Tensor # `[n_tasks, n_heads]`: mean |weight| of each task's classifier on each head's columns
+
+def feature_gram(feats, # `Features` of a set
+                 classifier: str = "sgd", l2: bool = False, standardise: bool = False, dtype=torch.float64,
+                ) -> torch.Tensor | None: # `[N, N]`, or None where the explicit path applies
+    "The Gram matrix of a feature bank for the Gram-form solvers (None for sklearn, standardise or a large bank)."
+    bank = feats.pieces
+    if classifier not in ("sgd", "logreg") or standardise or len(bank) > GRAM_MAX_PIECES: return None
+    if l2: bank = F.normalize(bank, dim=-1)  # as `preprocess`: every vector on its own
+    dt = dtype if classifier == "logreg" else torch.promote_types(bank.dtype, torch.float32)
+    return bank.to(dt) @ bank.to(dt).T                                    # the precision the explicit path uses
+
+def _score_gram(G, bank, sp, sl, q_piece, clip, n_query, n_way, classifier, seed, sklearn_shuffle, gen, kwargs):
+    "Score source 2, inner products read from the bank's Gram matrix `G`: (probabilities `[P, n_way]`, weights `() -> [t, C, D]`)."
+    kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", torch.float64)
-    for start in range(0, T, chunk_size):
-        stop = min(start + chunk_size, T)
-        sp, sl, ql = s_piece[start:stop], s_lab[start:stop], q_lab[start:stop]
-        lo, hi = torch.searchsorted(q_clip, torch.tensor([start * Q, stop * Q], device=q_clip.device)).tolist()
-        clip = q_clip[lo:hi] - start * Q                                    # pieces of these tasks' query clips
-        task = clip // Q                                                    # [P]
-        K = G[sp[:, :, None], sp[:, None, :]].to(dtype)                     # [t, S, S] supports' Gram matrices
-        Gq = G[q_piece[lo:hi, None], sp[task]].to(dtype)                    # [P, S] query piece . its task's supports
-        extra = _fit_extra(classifier, sklearn_shuffle, seed + start, stop - start, n_way, S, gen, kwargs)
-        if classifier == "sgd":
-            a, b = _sgd_dual(K, sl, n_way, **extra, **kwargs)               # [t, C, S], [t, C]
-            if n_way == 2: a, b = _binary_to_ovr(a, b)
-            p = (torch.linalg.vecdot(a[task], Gq[:, None, :]) + b[task]).sigmoid()  # one-vs-rest, normalised as sklearn
-            proba = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
-        else:
-            A, b = _logreg_dual(K, sl, n_way, **kwargs)                     # [t, S, n_way], [t, n_way]
-            proba = (torch.einsum("psw,ps->pw", A[task], Gq) + b[task]).softmax(-1)
-        pred = majority_vote(proba, clip, (stop - start) * Q).view(stop - start, Q)
-        accs.append((pred == ql.to(pred.device)).double().mean(1))
-    return torch.cat(accs)
+    t, S = sp.shape
+    task = clip // n_query                                                  # [P] task of each query piece
+    K = G[sp[:, :, None], sp[:, None, :]].to(dtype)                         # [t, S, S] supports' Gram matrices
+    Gq = G[q_piece[:, None], sp[task]].to(dtype)                            # [P, S] query piece . its task's supports
+    extra = _fit_extra(classifier, sklearn_shuffle, seed, t, n_way, S, gen, kwargs)
+    if classifier == "sgd":
+        a, b = _sgd_dual(K, sl, n_way, **extra, **kwargs)                   # [t, C, S], [t, C]
+        if n_way == 2: a, b = _binary_to_ovr(a, b)
+        p = (torch.linalg.vecdot(a[task], Gq[:, None, :]) + b[task]).sigmoid()  # one-vs-rest, normalised as sklearn
+        proba = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+        coef = lambda: a.to(bank.dtype) @ bank[sp]                          # back to primal, as fit_sgd
+    else:
+        A, b = _logreg_dual(K, sl, n_way, **kwargs)                         # [t, S, n_way], [t, n_way]
+        proba = (torch.einsum("psw,ps->pw", A[task], Gq) + b[task]).softmax(-1)
+        coef = lambda: A.transpose(1, 2) @ bank[sp].to(A.dtype)
+    return proba, coef
 
 def evaluate_features(feats, # `Features` of a set (all the classes tasks may use)
                       n_way: int = 5, k_shot: int = 1, q_queries: int = 1, n_tasks: int = 1000,
                       classifier: str = "sgd", # "sgd" (batched, = sklearn's semantics), "sklearn" (reference loop), "logreg"
-                      seed: int = 0, chunk: int = 2000, **kw) -> torch.Tensor: # `[n_tasks]` accuracies
+                      seed: int = 0, chunk: int = 2000, # tasks per chunk
+                      l2: bool = False, standardise: bool = False, # see `preprocess`
+                      head_weights: bool = False, # also each task's mean |weight| per head (`feats.heads`): a `FewShotResult`
+                      gram: torch.Tensor | None = None, # `feature_gram(feats, ...)` when the caller has it (several shot counts)
+                      sklearn_shuffle: bool = False, **kw, # passed to the classifier's fit
+                     ) -> torch.Tensor | FewShotResult: # `[n_tasks]` accuracies
     "Per-task accuracies of `n_tasks` few-shot tasks on `feats`."
-    from mtslvr.data import FewShotSampler
+    from mtslvr.tasks import FewShotSampler
     from mtslvr.seed import seeded_generator
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"classifier: unknown {classifier!r}; choose one of {sorted(CLASSIFIERS)}")
+    _check_classifier(classifier)
+    if chunk < 1: raise ValueError(f"chunk must be positive, got {chunk}")
     sampler = FewShotSampler(feats.labels, n_way, k_shot, q_queries, n_tasks, seed)
-    bank = feats.pieces
-    _check_features(bank, "features", 2)
-    # The batched solvers need only inner products: with at most GRAM_MAX_PIECES pieces, take them all at once from
-    # one [N, N] matrix instead of copying 2 x D floats per support and query piece. Standardising with each task's
-    # support statistics rescales every feature per task, which no single Gram matrix holds: the explicit path.
-    gram = classifier in ("sgd", "logreg") and not kw.get("standardise", False) and len(bank) <= GRAM_MAX_PIECES
-    if gram:
-        opts = dict(kw)
-        if opts.pop("l2", False): bank = F.normalize(bank, dim=-1)  # as `preprocess`: every vector on its own
-        opts.pop("standardise", None)
-        dt = opts.get("dtype", torch.float64) if classifier == "logreg" else torch.promote_types(bank.dtype, torch.float32)
-        G = bank.to(dt) @ bank.to(dt).T                                    # [N, N], the precision the explicit path uses
-    out = []
-    for start in range(0, n_tasks, chunk):
+    _check_features(feats.pieces, "features", 2)
+    if gram is None: gram = feature_gram(feats, classifier, l2, standardise, kw.get("dtype", torch.float64))
+    bank = F.normalize(feats.pieces, dim=-1) if (gram is not None and l2) else feats.pieces
+    cols = [slice(*feats.heads[h]) for h in feats.heads] if head_weights else []
+    accs, weights = [], []
+    for start in range(0, n_tasks, chunk):   # one loop whichever source scores the chunk
         t = sampler.tasks(start, min(n_tasks, start + chunk))
-        g = seeded_generator(seed, "support-pieces", start)
-        if gram: out.append(_evaluate_gram(G, *_task_pieces(feats, t, g), n_way, classifier, seed + start, **opts))
-        else: out.append(evaluate_tasks(tasks_from_features(feats, t, g), classifier, seed=seed + start, **kw))
-    return torch.cat(out)
-
-
-# %% ../nbs/10_fewshot.ipynb #e3444f8e
-RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
-FEATURE_HEADS = ("all", "contrastive", "predictive")
-
-@dataclass
-class EvalConfig:
-    "Every setting of a few-shot evaluation run. Defaults: a quick CPU run on the bundled data."
-    # what to evaluate
-    encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt)
-    names: tuple[str, ...] = ()  # a row name per encoder; empty: the file's (its run folder's, for encoder.pt)
-    random_init: bool = True  # add a "random init" row: the first encoder's architecture and front-end, fresh weights
-    head: str = "all"  # features: all (both heads, what `embed` gives), contrastive or predictive (an ablation)
-    # data
-    data: str = "bundled"  # bundled (data/), a folder of sets (<set>/split.json, <set>/audio/<class>/), or one set's folder (with dataset or split)
-    sets: tuple[str, ...] = ()  # which sets of the data folder; empty: all
-    dataset: str = ""  # a named set of mtslvr.data.DATASETS (esc50, nsynth, ...); data is then its folder
-    split: str = ""  # split file of the one-set folder (JSON; MetaAudio .npy needs allow_pickle)
-    allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
-    part: str = "test"  # the split's classes to evaluate on: train, val or test
-    piece_seconds: typing.Optional[float] = None  # piece length in seconds; None: each set's own
-    # protocol
-    n_way: int = 5  # classes per task
-    shots: tuple[int, ...] = (1, 5)  # support clips per class; one table per value
-    q_queries: int = 1  # query clips per class and task
-    n_tasks: int = 1000  # tasks per set and shot count (the paper: 10,000)
-    classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
-    l2: bool = False  # L2-normalise features before the classifier
-    standardise: bool = False  # z-score features with each task's support statistics
-    # machine and output
-    batch_size: int = 128  # pieces per forward pass of an encoder
-    workers: int = 0  # DataLoader worker processes reading clips
-    cache: bool = True  # keep features in out_dir/cache and reuse them
-    out_dir: str = "runs/evaluate"  # run folder: tables (.md, .csv), figures (.html), results.json, accuracies.pt
-    seed: int = 0  # drives the tasks, the supports' pieces, the classifiers and the random-init weights
-    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
-
-    def __post_init__(self): self.validate()
-
-    def validate(self):
-        "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
-        from mtslvr.data import SPLIT_PARTS, dataset_config
-        from mtslvr.pretrain import _choice, _fail
-        for n in ("encoders", "names", "sets"):
-            v = getattr(self, n)
-            if not isinstance(v, (tuple, list)) or not all(isinstance(s, str) and s for s in v):
-                _fail(n, v, "a list of non-empty strings")
-            setattr(self, n, tuple(v))
-        if self.names and len(self.names) != len(self.encoders):
-            _fail("names", self.names, f"one name per encoder ({len(self.encoders)}), or none")
-        if not self.encoders and not self.random_init:
-            _fail("encoders", self.encoders, "at least one encoder file, or random_init=true")
-        _choice("head", self.head, FEATURE_HEADS); _choice("part", self.part, SPLIT_PARTS)
-        _choice("classifier", self.classifier, tuple(CLASSIFIERS))
-        for n, lo in (("n_way", 2), ("q_queries", 1), ("n_tasks", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
-            v = getattr(self, n)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo: _fail(n, v, f"an integer >= {lo}")
-        if (not isinstance(self.shots, (tuple, list)) or not self.shots or len(set(self.shots)) != len(self.shots)
-                or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.shots)):
-            _fail("shots", self.shots, "distinct positive integers, e.g. (1, 5)")
-        self.shots = tuple(self.shots)
-        p = self.piece_seconds
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0):
-            _fail("piece_seconds", p, "a positive number of seconds, or None for each set's own")
-        for n in ("random_init", "allow_pickle", "l2", "standardise", "cache"):
-            if not isinstance(getattr(self, n), bool): _fail(n, getattr(self, n), "true or false")
-        for n in ("data", "dataset", "split", "out_dir", "device"):
-            if not isinstance(getattr(self, n), str): _fail(n, getattr(self, n), "a string")
-        if not self.data: _fail("data", self.data, "bundled or a folder")
-        if self.dataset:
-            try: dataset_config(self.dataset)
-            except ValueError as e: _fail("dataset", self.dataset, f"a named set: {str(e).split('; ', 1)[-1]}")
-        if (self.dataset or self.split) and self.data == "bundled":
-            _fail("data", self.data, "the set's folder (<class>/<clip>...) when dataset or split is given")
-        if (self.dataset or self.split) and self.sets:
-            _fail("sets", self.sets, "nothing: with dataset or split, data is one set's folder")
-        d = self.device
-        if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
-            _fail("device", d, "auto, cpu, cuda or cuda:N")
-        if not self.out_dir: _fail("out_dir", self.out_dir, "a folder")
-
-    @classmethod
-    def fields(cls) -> list[dict]:
-        "Name, type, default and description of every field, in order."
-        from fastcore.docments import docments
-        docs = docments(cls, full=True)
-        return [dict(name=f.name, type=str(docs[f.name]["anno"]).replace("typing.", ""), default=f.default,
-                     doc=docs[f.name]["docment"] or "") for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "the configuration", base: "EvalConfig | None" = None) -> "EvalConfig":
-        "A validated config from `d` over `base` (or the defaults); values may be strings (`--set`); unknown keys are errors."
-        hints = typing.get_type_hints(cls)
-        names = [f.name for f in dataclasses.fields(cls)]
-        for k in d:
-            if k not in hints or k not in names: raise _unknown_key(k, where, names)
-        cur = dataclasses.asdict(base) if base is not None else {}
-        cur.update({k: _coerce_field(k, v, hints[k]) for k, v in d.items()})
-        return cls(**cur)
-
-    @classmethod
-    def from_namespace(cls, ns: dict, before: set, where: str = "the notebook's parameters") -> "EvalConfig":
-        "A config from the variables of `ns` that are not in `before` (nor private, modules, functions or classes)."
-        import types
-        return cls.from_dict({k: v for k, v in ns.items() if k not in before and not k.startswith("_")
-                              and not isinstance(v, (types.ModuleType, types.FunctionType, type))}, where)
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict | None = None) -> "EvalConfig":
-        "A config from a YAML or JSON file (a run's results.json too), then `overrides`."
-        from mtslvr.pretrain import read_config_file
-        c = cls.from_dict(read_config_file(path), str(path))  # a run's results.json too
-        return cls.from_dict(overrides, "the overrides", base=c) if overrides else c
-
-    def to_dict(self) -> dict:
-        "Plain JSON-able values (tuples as lists)."
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-def _unknown_key(key, where, names):
-    from mtslvr.pretrain import ConfigError
-    close = difflib.get_close_matches(key, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
-
-def _coerce_field(name, value, typ):
-    "A string (from --set or papermill) or YAML value -> the field's type; tuples from 'a,b' strings or lists."
-    from mtslvr.pretrain import _fail
-    if typing.get_origin(typ) is tuple:
-        item = typing.get_args(typ)[0]
-        if isinstance(value, str): value = [v.strip() for v in value.strip().strip("()[]").split(",") if v.strip().strip("'\"")]
-        elif isinstance(value, (int, float)) and not isinstance(value, bool): value = [value]  # papermill's -p shots 5
-        if isinstance(value, (list, tuple)):
-            if item is int:
-                try: return tuple(int(v) if isinstance(v, str) else v for v in value)
-                except ValueError: _fail(name, value, "a list of integers, e.g. 1,5")
-            return tuple(v.strip().strip("'\"") if isinstance(v, str) else v for v in value)
-        return value
-    if typing.get_origin(typ) is typing.Union:  # Optional[float]
-        if isinstance(value, str) and value.strip().lower() in ("none", "null", ""): return None
-        typ = typing.get_args(typ)[0]
-    if isinstance(value, str) and typ is not str:
-        s = value.strip().lower()
-        if typ is bool:
-            if s in ("1", "true", "yes", "on"): return True
-            if s in ("0", "false", "no", "off"): return False
-        try:
-            if typ is int: return int(s)
-            if typ is float: return float(s)
-        except ValueError: pass
-        _fail(name, value, f"a value of type {typ.__name__}")
-    if typ is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
-    return value
-
-# %% ../nbs/10_fewshot.ipynb #dc0ab75e
-def _model_name(path: str) -> str:
-    p = Path(path)
-    return p.parent.name if p.stem in ("encoder", "model") and p.parent.name else p.stem
-
-def load_eval_models(c: EvalConfig) -> dict:
-    "name -> frozen `AudioEncoder` on the CPU: each file of `c.encoders`, after a \"random init\" row if `c.random_init`."
-    from mtslvr.frontend import Spectrogram3C
-    from mtslvr.models import AudioEncoder, ResNetEncoder, build_encoder
-    from mtslvr.pretrain import ConfigError
-    from mtslvr.seed import derive_seed
-    names = list(c.names) or [_model_name(p) for p in c.encoders]
-    dup = sorted({n for n in names if names.count(n) > 1 or (c.random_init and n == "random init")})
-    if dup: raise ConfigError(f"config field 'names': the encoders' row names {dup} repeat; give one name per encoder with names=...")
-    with torch.random.fork_rng(devices=[]):  # building a model draws initial weights: keep the caller's RNG as it was
-        models = {n: AudioEncoder.load(p).eval() for n, p in zip(names, c.encoders)}  # a bad file: ModelFileError naming it
-        if not c.random_init: return models
-        torch.manual_seed(derive_seed(c.seed, "random-init"))  # fresh weights from the run's seed
-        if models:  # the first encoder's architecture and input pipeline (front-end statistics are data, not learnt)
-            first = next(iter(models.values()))
-            base = AudioEncoder(copy.deepcopy(first.frontend), ResNetEncoder(**first.encoder.config), {"random_init": True})
-        else: base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
-    return {"random init": base.eval(), **models}
-
-def open_eval_sets(c: EvalConfig, sample_rate: int = 16000) -> dict:
-    "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
-    from mtslvr.audio import find_data_root
-    from mtslvr.data import AudioFolder, bundled_sets, dataset_config, load_split
-    from mtslvr.pretrain import ConfigError
-    if c.dataset or c.split:  # one set's folder: <class>/<clip>...
-        root = Path(c.data)
-        if not root.is_dir(): raise FileNotFoundError(f"config field 'data': {root} is not a folder (the set's folder, laid out <class>/<clip>)")
-        if c.dataset:
-            dc = dataset_config(c.dataset)
-            sp = dc.split(root, c.split or None, c.allow_pickle)
-            name, piece = dc.name, dc.piece_seconds
+        g, gen = seeded_generator(seed, "support-pieces", start), torch.Generator().manual_seed(seed + start)
+        sp, sl, q_piece, ql, clip = _task_pieces(feats, t, g)
+        if gram is not None:
+            proba, coef = _score_gram(gram, bank, sp, sl, q_piece, clip, ql.shape[1], n_way, classifier, seed + start,
+                                       sklearn_shuffle, gen, kw)
         else:
-            sp = load_split(c.split, allow_pickle=c.allow_pickle)
-            name, piece = sp.name, sp.piece_seconds
-        specs = {name: (root, sp, piece)}
-    else:  # a folder of sets, each <set>/split.json and <set>/audio/<class>/<clip>
-        root = find_data_root(None if c.data == "bundled" else c.data)
-        found = bundled_sets(root)
-        unknown = [s for s in c.sets if s not in found]
-        if unknown: raise ConfigError(f"config field 'sets': no set {', '.join(map(repr, unknown))} in {root}; choose from {', '.join(found)}")
-        specs = {n: (root / n / "audio", sp, sp.piece_seconds) for n, sp in found.items() if not c.sets or n in c.sets}
-    out = {}
-    for name, (folder, sp, piece) in specs.items():
-        if not sp[c.part]: raise ValueError(f"set {name!r}: its split has no {c.part!r} classes; choose another part")
-        out[name] = (AudioFolder(folder, sample_rate=sample_rate, classes=sp[c.part]), float(c.piece_seconds or piece))
-    return out
-
-# %% ../nbs/10_fewshot.ipynb #02d96399
-def run_evaluation(c: EvalConfig, progress: bool = True, out=print) -> dict:
-    "Evaluate every model of `c` on every set, `n_way`-way `k`-shot for each `k` in `shots`; write tables, figures and results."
-    import json
-    from mtslvr.features import cached_features
-    from mtslvr.pretrain import ConfigError, environment_info, resolve_device
-    t0 = time.perf_counter()
-    c.validate()
-    device = resolve_device(c.device)
-    models = load_eval_models(c)
-    rates = {n: int(getattr(m.frontend, "sample_rate", 16000)) for n, m in models.items()}
-    if len(set(rates.values())) > 1: raise ConfigError(f"config field 'encoders': the models expect different sample rates {rates}; evaluate them in separate runs")
-    sets = open_eval_sets(c, next(iter(rates.values())))
-    out_dir = Path(c.out_dir)
-    out(f"evaluating {len(models)} model(s) on {len(sets)} set(s), {c.n_way}-way {'/'.join(map(str, c.shots))}-shot, "
-        f"{c.n_tasks} tasks each ({c.classifier}); run folder {out_dir}")
-    acc = {k: {m: {} for m in models} for k in c.shots}
-    for set_name, (folder, piece) in sets.items():
-        for m, model in models.items():
-            feats = cached_features(model, folder, piece, None if c.head == "all" else c.head,
-                                    cache_dir=out_dir / "cache" if c.cache else False, batch_size=c.batch_size,
-                                    device=device, workers=c.workers, progress=progress)
-            feats = replace(feats, pieces=feats.pieces.to(device))  # the classifiers run where the encoder ran
-            for k in c.shots:
-                acc[k][m][set_name] = evaluate_features(feats, c.n_way, k, c.q_queries, c.n_tasks, c.classifier, seed=c.seed,
-                                                        l2=c.l2, standardise=c.standardise).cpu()
-        out(f"  {set_name}: {len(folder)} clips, {len(folder.classes)} {c.part} classes, {piece:g} s pieces")
-    what = "" if c.head == "all" else f", {c.head} head only"
-    tables = {k: ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)")
-              for k in c.shots}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for k, t in tables.items():
-        (out_dir / f"fewshot_{k}shot.md").write_text(t.to_markdown() + "\n")
-        t.to_csv(out_dir / f"fewshot_{k}shot.csv")
-        t.figure().write_html(out_dir / f"fewshot_{k}shot.html", include_plotlyjs="cdn")
-        out(""); out(t.to_markdown())
-    torch.save({str(k): v for k, v in acc.items()}, out_dir / "accuracies.pt")  # per-task accuracies, for paired tests later
-    results = {f"{k}shot": {m: {s: dict(mean=round(float(t.mean[i, j]), 4), ci95=round(float(t.ci[i, j]), 4))
-                                  for j, s in enumerate(t.sets)} | {"avg_rank": float(t.avg_rank[i])}
-                              for i, m in enumerate(t.models)} for k, t in tables.items()}
-    summary = dict(config=c.to_dict(), environment=environment_info(), device=str(device),
-                   seconds=round(time.perf_counter() - t0, 2), results=results)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    out(f"\nwrote {out_dir}/: fewshot_<k>shot.md/.csv/.html, accuracies.pt, results.json ({summary['seconds']:.0f} s)")
-    return dict(tables=tables, accuracies=acc, out_dir=out_dir, summary=summary)
+            sub = preprocess(FewShotTasks(feats.pieces[sp], sl, feats.pieces[q_piece], ql, clip), l2, standardise)
+            proba, coef = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kw)
+        accs.append(_accuracy(proba, clip, ql))
+        if cols:
+            w = coef().abs()                                                # [t, C, D]
+            weights.append(torch.stack([w[..., c].mean(dim=(1, 2)) for c in cols], 1).double())
+    acc = torch.cat(accs)
+    return FewShotResult(acc, torch.cat(weights)) if head_weights else acc

@@ -1,4 +1,4 @@
-"""Waveform batch -> 3-channel spectrogram batch (log-mel, mel magnitude in dB, mel phase), with normalisation statistics in the module's state, and the front-end registry
+"""Waveform batch -> 3-channel spectrogram batch (log-mel, mel magnitude in dB, mel phase), ours and the authors', with normalisation statistics in the module's state, and the front-end registry
 
 Docs: https://mtslvr.github.io/mtslvr/frontend.html.md"""
 
@@ -16,7 +16,7 @@ from torch import nn
 from .dsp import check_batch, hann_window, mel_filterbank, n_frames, stft
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'register_frontend', 'Spectrogram3C']
+__all__ = ['FRONTENDS', 'AUTHORS_FRONTEND', 'FRONTEND_PRESETS', 'register_frontend', 'Spectrogram3C']
 
 # %% ../nbs/04_frontend.ipynb #f2b67842
 FRONTENDS: dict[str, type] = {}
@@ -35,6 +35,8 @@ def register_frontend(cls: type | None = None, *, name: str | None = None):
     return reg if cls is None else reg(cls)
 
 # %% ../nbs/04_frontend.ipynb #2c47658e
+_MAGNITUDES = ("mel_of_abs", "abs_of_mel")
+
 @register_frontend
 class Spectrogram3C(nn.Module):
     "Waveforms `[B, T]` -> `[B, 3, n_mels, 1 + T // hop_length]`: log-mel, mel magnitude (dB), mel phase."
@@ -42,44 +44,76 @@ class Spectrogram3C(nn.Module):
                  n_fft: int = 1024,
                  hop_length: int = 512,
                  n_mels: int = 128,
-                 normalise: bool = True, # standardise each channel once `fit_stats` has run
+                 normalise: bool = True, # standardise each channel once `fit_stats` has run (authors: no)
+                 complex_window: str = "hann", # window of the STFT behind channels 1-2: "hann" or "rect" (authors)
+                 magnitude: str = "mel_of_abs", # channel 1: M|X| ("mel_of_abs") or |M Re X + i M Im X| ("abs_of_mel", authors)
+                 magnitude_db: float = 20.0, # channel 1 = magnitude_db * log10(.): 20 (amplitude dB) or 10 (authors)
+                 mel_scale: str = "slaney", # "slaney" or "htk" (authors)
+                 mel_norm: str | None = "slaney", # filterbank normalisation: "slaney" or None (authors)
+                 pad_mode: str = "constant", # centred frames padded with zeros ("constant") or "reflect" (authors)
+                 log_eps: float | None = None, # None: clamp power at 1e-10, magnitude at 1e-5; a number: add it (authors 2^-52)
                 ):
         super().__init__()
         for k, v in (("sample_rate", sample_rate), ("n_fft", n_fft), ("hop_length", hop_length), ("n_mels", n_mels)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"Spectrogram3C: {k} must be a positive integer, got {v!r}")
         if n_fft < 2: raise ValueError(f"Spectrogram3C: n_fft must be >= 2, got {n_fft}")
+        for k, v, ok in (("complex_window", complex_window, ("hann", "rect")), ("magnitude", magnitude, _MAGNITUDES),
+                         ("mel_scale", mel_scale, ("slaney", "htk")), ("mel_norm", mel_norm, ("slaney", None)),
+                         ("pad_mode", pad_mode, ("constant", "reflect"))):
+            if v not in ok: raise ValueError(f"Spectrogram3C: {k} must be one of {ok}, got {v!r}")
+        if isinstance(magnitude_db, bool) or not isinstance(magnitude_db, (int, float)) or not magnitude_db > 0:
+            raise ValueError(f"Spectrogram3C: magnitude_db must be a positive number (20 or 10), got {magnitude_db!r}")
+        if log_eps is not None and (isinstance(log_eps, bool) or not isinstance(log_eps, (int, float)) or not 0 < log_eps < 1):
+            raise ValueError(f"Spectrogram3C: log_eps must be None or a number in (0, 1), got {log_eps!r}")
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.normalise = bool(normalise)
+        self.complex_window, self.magnitude, self.magnitude_db = complex_window, magnitude, float(magnitude_db)
+        self.mel_scale, self.mel_norm, self.pad_mode = mel_scale, mel_norm, pad_mode
+        self.log_eps = None if log_eps is None else float(log_eps)
         # constants: rebuilt from the config, so not saved
         self.register_buffer("window", hann_window(n_fft), persistent=False)
-        self.register_buffer("fb", mel_filterbank(n_fft, n_mels, sample_rate), persistent=False)
+        self.register_buffer("fb", mel_filterbank(n_fft, n_mels, sample_rate, norm=mel_norm, mel_scale=mel_scale),
+                             persistent=False)
         # fitted statistics: saved, fixed shapes
         self.register_buffer("mean", torch.zeros(3))
         self.register_buffer("std", torch.ones(3))
         self.register_buffer("fitted", torch.tensor(False))
 
+    @classmethod
+    def authors(cls, sample_rate: int = 16000, **kw) -> "Spectrogram3C":
+        "The authors' front-end: `AUTHORS_FRONTEND` (rectangular complex STFT, HTK mel, reflect, + 2^-52, raw)."
+        return cls(sample_rate=sample_rate, **{**AUTHORS_FRONTEND, **kw})
+
     def get_config(self) -> dict:
         "The constructor's keyword arguments (plain types): `Spectrogram3C(**fe.get_config())` rebuilds it."
         return dict(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-                    n_mels=self.n_mels, normalise=self.normalise)
+                    n_mels=self.n_mels, normalise=self.normalise, complex_window=self.complex_window,
+                    magnitude=self.magnitude, magnitude_db=self.magnitude_db, mel_scale=self.mel_scale,
+                    mel_norm=self.mel_norm, pad_mode=self.pad_mode, log_eps=self.log_eps)
 
     def n_frames(self, length: int) -> int:
         "Frames of the output for `length` samples."
         return int(n_frames(length, self.hop_length))
 
+    def _log(self, v, factor, floor):
+        return factor * torch.log10(v.clamp_min(floor) if self.log_eps is None else v + self.log_eps)
+
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         "The three channels before normalisation, `[B, T]` -> `[B, 3, n_mels, frames]`."
         check_batch(x, "Spectrogram3C")
-        X = stft(x, self.n_fft, self.hop_length, window=self.window)            # [B, F, N] complex
+        X = stft(x, self.n_fft, self.hop_length, window=self.window, pad_mode=self.pad_mode)   # [B, F, N] complex
+        power = X.real * X.real + X.imag * X.imag
+        if self.complex_window == "rect":     # channels 1-2 from a second, unwindowed STFT (channel 0 keeps Hann)
+            X = stft(x, self.n_fft, self.hop_length, window=torch.ones_like(self.window), pad_mode=self.pad_mode)
         re, im = X.real, X.imag
-        power = re * re + im * im
-        # one product for the four mel projections: power, magnitude, real and imaginary parts
-        M = self.fb.to(x.dtype) @ torch.stack([power, power.sqrt(), re, im], dim=1)  # [B, 4, n_mels, N]
-        log_mel = 10 * torch.log10(M[:, 0].clamp_min(1e-10))
-        mag_db = 20 * torch.log10(M[:, 1].clamp_min(1e-5))
-        phase = torch.atan2(M[:, 3], M[:, 2])
-        return torch.stack([log_mel, mag_db, phase], dim=1)
+        # one product for the mel projections: power, (magnitude,) real and imaginary parts
+        parts = [power, power.sqrt(), re, im] if self.magnitude == "mel_of_abs" else [power, re, im]
+        M = self.fb.to(x.dtype) @ torch.stack(parts, dim=1)                    # [B, 3 or 4, n_mels, N]
+        mre, mim = M[:, -2], M[:, -1]
+        mag = M[:, 1] if self.magnitude == "mel_of_abs" else torch.hypot(mre, mim)
+        return torch.stack([self._log(M[:, 0], 10.0, 1e-10), self._log(mag, self.magnitude_db, 1e-5),
+                            torch.atan2(mim, mre)], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "`[B, T]` -> `[B, 3, n_mels, frames]`, standardised per channel when fitted and `normalise`."
@@ -116,3 +150,9 @@ class Spectrogram3C(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.get_config().items()) + f", fitted={bool(self.fitted)}"
+
+# %% ../nbs/04_frontend.ipynb #6c9afb94
+AUTHORS_FRONTEND = dict(normalise=False, complex_window="rect", magnitude="abs_of_mel", magnitude_db=10.0,
+                        mel_scale="htk", mel_norm=None, pad_mode="reflect", log_eps=2.0 ** -52)
+
+FRONTEND_PRESETS = {"mtslvr": {}, "authors": AUTHORS_FRONTEND}  # the front-ends a config names (`PretrainConfig.frontend`)

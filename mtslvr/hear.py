@@ -31,7 +31,7 @@ def _positive(name, v, kind=float):
 class HearModel(nn.Module):
     "An `AudioEncoder` with the attributes of the HEAR 2021 API and the windows it cuts audio into."
     def __init__(self, encoder: AudioEncoder, # front-end + encoder: waveforms `[B, L]` in, `embed` `[B, D]` out
-                 window_seconds: float | None = None, # window of each embedding; None: the pre-training crop length (`clip_seconds`), else 1 s
+                 window_seconds: float | None = None, # window of each embedding; None: the pre-training crop length (`clip_seconds`); an authors' file: 5 s; else 1 s
                  scene_seconds: float | None = None, # scene pieces (averaged); None: `window_seconds`
                  hop_ms: float = 50.0, # spacing of the timestamps (ms), at most 50; rounded down to whole samples
                  batch_size: int = 256, # windows per forward pass (bounds memory)
@@ -47,7 +47,8 @@ class HearModel(nn.Module):
         self.encoder = encoder.eval()
         self.sample_rate = int(sr)
         self.scene_embedding_size = self.timestamp_embedding_size = int(encoder.out_dim)
-        if window_seconds is None: window_seconds = (encoder.config or {}).get("clip_seconds", 1.0)
+        cfg = encoder.config or {}   # the authors' models were evaluated on 5 s pieces
+        if window_seconds is None: window_seconds = cfg.get("clip_seconds", 5.0 if cfg.get("source") == "authors" else 1.0)
         window_seconds = _positive("window_seconds", window_seconds)
         scene_seconds = window_seconds if scene_seconds is None else _positive("scene_seconds", scene_seconds)
         hop_ms = _positive("hop_ms", hop_ms)
@@ -85,7 +86,7 @@ class HearModel(nn.Module):
                 f"scene_piece={self.scene_piece / self.sample_rate:g} s, hop={self.hop_ms:g} ms, batch_size={self.batch_size})")
 
 # %% ../nbs/12_hear.ipynb #e0672c28
-def load_model(model_file_path: str | Path = "", # a file written by `AudioEncoder.save`
+def load_model(model_file_path: str | Path = "", # a file written by `AudioEncoder.save`, or an authors' released file
                **kwargs, # `HearModel`'s: window_seconds, scene_seconds, hop_ms, batch_size
               ) -> HearModel:
     "HEAR 2021 `load_model`: the `AudioEncoder` saved at `model_file_path` as a `HearModel` on the CPU, in eval mode."
@@ -94,7 +95,8 @@ def load_model(model_file_path: str | Path = "", # a file written by `AudioEncod
                          "file AudioEncoder.save wrote (a pre-training run's encoder.pt), e.g. "
                          "hear-validator mtslvr.hear -m runs/pretrain/encoder.pt; for a random-init baseline save one "
                          "with AudioEncoder.save or wrap it with HearModel(encoder)")
-    return HearModel(AudioEncoder.load(model_file_path), **kwargs)
+    from mtslvr.authors import load_encoder_file
+    return HearModel(load_encoder_file(model_file_path), **kwargs)
 
 # %% ../nbs/12_hear.ipynb #b57b9365
 def _check_audio(audio, model, fn: str) -> torch.Tensor:

@@ -7,9 +7,6 @@ Docs: https://mtslvr.github.io/mtslvr/invariance.html.md"""
 # %% ../nbs/11_invariance.ipynb #3ac84819
 from __future__ import annotations
 
-import csv
-import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +17,20 @@ import torch
 
 from .audio import fix_length, z_normalise
 from .augment import AUGMENTATIONS, make_augmentation
-from .data import FewShotSampler, bundled_sets, load_bundled
+from .config import Config, ConfigError, resolve_device
+from .data import LAYOUTS, SPLIT_PARTS
+from .evaluate import open_eval_sets
 from .features import cached_features
-from .fewshot import fit_sgd, preprocess, tasks_from_features
+from .fewshot import evaluate_features
+from .models import VARIANTS
+from .results import AnalysisTable, HeadWeightTable, head_weight_shares, write_run
 from .seed import derive_seed, seeded_generator
 
 # %% auto #0
 __all__ = ['ABBREVIATIONS', 'GRIDS', 'check_augmentations', 'AugmentationGrid', 'grid_table', 'shrunk_covariance', 'mahalanobis',
-           'bundled_clips', 'analysis_heads', 'check_clips', 'invariance_distances', 'invariance_scores',
-           'AnalysisTable', 'InvarianceTable', 'invariance_table', 'head_weights', 'is_multitask', 'HeadWeightTable',
-           'head_weight_table', 'encoder_names', 'run_analysis']
+           'pick_clip_indices', 'pick_clips', 'analysis_heads', 'check_clips', 'invariance_distances',
+           'invariance_scores', 'InvarianceTable', 'invariance_table', 'head_weights', 'head_weight_table',
+           'AnalysisConfig', 'encoder_names', 'run_analysis']
 
 # %% ../nbs/11_invariance.ipynb #f055281f
 ABBREVIATIONS = {"pitch_shift": "PS", "fade": "FD", "white_noise": "WN", "mixed_noise": "MN",
@@ -44,8 +45,8 @@ def check_augmentations(augmentations) -> list:
     "`augmentations` (a name, a list of names, or None = all seven) as a list; a ValueError names an unknown one."
     names = list(AUGMENTATIONS) if augmentations is None else [augmentations] if isinstance(augmentations, str) else list(augmentations)
     bad = [a for a in names if a not in AUGMENTATIONS]
-    if bad: raise ValueError(f"unknown augmentation(s) {bad}: choose from {AUGMENTATIONS}")
-    if not names: raise ValueError(f"no augmentations given: choose from {AUGMENTATIONS}")
+    if bad: raise ValueError(f"unknown augmentation(s) {bad}: choose from {', '.join(AUGMENTATIONS)}")
+    if not names: raise ValueError(f"no augmentations given: choose from {', '.join(AUGMENTATIONS)}")
     return names
 
 @dataclass(frozen=True)
@@ -140,30 +141,34 @@ def _factor(sigma):
     tiny = torch.finfo(sigma.dtype).tiny ** 0.5
     return torch.linalg.cholesky(sigma + tiny * torch.eye(len(sigma), dtype=sigma.dtype, device=sigma.device))
 
-# %% ../nbs/11_invariance.ipynb #a505aafe
-def bundled_clips(name: str, # a bundled set
-                  part: str = "test", n_clips: int = 48, # at most this many (fewer if the part has fewer)
-                  seconds: float = 2.0, # every clip is cut (from its start) or circularly padded to this length
-                  seed: int = 0, # which clips
-                  data_root: str | Path | None = None,
-                 ) -> torch.Tensor: # `[N, round(seconds * sample_rate)]`
-    "A reproducible random choice of `n_clips` clips of a bundled set's part, as one batch."
+# %% ../nbs/11_invariance.ipynb #9f5d4a4c
+def pick_clip_indices(n: int, # clips to choose from
+                      n_clips: int = 48, # at most this many (all if there are fewer)
+                      seed: int = 0, key: str = "", # which choice: the run's seed and the set's name
+                     ) -> list[int]: # sorted indices
+    "The seeded choice of `n_clips` of `n` clips that every analysis of a set makes."
     _check_count(n_clips, "n_clips", 2)
-    if not seconds > 0: raise ValueError(f"seconds must be > 0, got {seconds!r}")
-    folder = load_bundled(name, part, data_root)
-    pick = torch.randperm(len(folder), generator=seeded_generator(seed, "invariance-clips", name))[:n_clips].sort().values
+    return torch.randperm(n, generator=seeded_generator(seed, "invariance-clips", key))[:n_clips].sort().values.tolist()
+
+def pick_clips(folder, # an `AudioFolder` (whole clips)
+               n_clips: int = 48, # at most this many (fewer if the folder has fewer)
+               seconds: float = 2.0, # every clip is cut (from its start) or circularly padded to this length
+               seed: int = 0, key: str = "", # which clips (`pick_clip_indices`)
+              ) -> torch.Tensor: # `[N, round(seconds * sample_rate)]`
+    "A reproducible random choice of `n_clips` clips of a folder, as one batch."
+    if not (isinstance(seconds, (int, float)) and seconds > 0): raise ValueError(f"seconds must be > 0, got {seconds!r}")
     length = int(round(seconds * folder.sample_rate))
-    return torch.stack([fix_length(folder.load(i), length) for i in pick.tolist()])  # reading files is per file
+    return torch.stack([fix_length(folder.load(i), length) for i in pick_clip_indices(len(folder), n_clips, seed, key)])
 
 # %% ../nbs/11_invariance.ipynb #9240e76b
 def analysis_heads(model, heads: str | Sequence[str] | None = None) -> dict: # {row label: head name}
-    "The heads to analyse: all of the model's, except `mt_simple` whose two heads are one output (labelled `shared`)."
+    "The heads to analyse: all of the model's, except a shared output (`mt_simple`), whose two heads are one tensor (labelled `shared`)."
     if heads is not None:
         names = [heads] if isinstance(heads, str) else list(heads)
         bad = [h for h in names if h not in model.heads]
         if bad or not names: raise ValueError(f"unknown head(s) {bad or names}: this encoder has {list(model.heads)}")
         return {h: h for h in names}
-    if getattr(getattr(model, "encoder", None), "variant", None) == "mt_simple": return {"shared": model.heads[0]}
+    if getattr(model, "shared_output", False): return {"shared": model.heads[0]}
     return {h: h for h in model.heads}
 
 def check_clips(clips, min_clips: int = 2) -> torch.Tensor:
@@ -255,49 +260,6 @@ def invariance_scores(model, # an encoder, or {name: encoder} (see `invariance_d
     return out[""] if single else out
 
 # %% ../nbs/11_invariance.ipynb #9d53b6f3
-class AnalysisTable:
-    "Rows (`model / head`) x columns of numbers as Markdown, CSV and a plotly heatmap; the API of `ResultsTable`."
-    def __init__(self, values, # `[rows, columns]`
-                 rows: list, columns: list, title: str = "",
-                 value_name: str = "value", # what a cell is (the heatmap's colour bar)
-                 best: str | None = None, # "min" or "max": bold the best cell per column in Markdown
-                ):
-        self.values = np.asarray(values, dtype=np.float64)
-        if self.values.shape != (len(rows), len(columns)):
-            raise ValueError(f"{type(self).__name__}: values of shape {self.values.shape} for {len(rows)} rows x {len(columns)} columns")
-        if not rows: raise ValueError(f"{type(self).__name__}: no rows")
-        self.rows, self.columns, self.title, self.value_name, self.best = list(rows), list(columns), title, value_name, best
-
-    def to_markdown(self, digits: int = 2) -> str:
-        "A Markdown table, the best value per column in bold (if `best` is set)."
-        rows = ["| model / head | " + " | ".join(self.columns) + " |", "|---" * (len(self.columns) + 1) + "|"]
-        v = np.round(self.values, digits)
-        top = (v.min(0) if self.best == "min" else v.max(0)) if self.best else None
-        for i, r in enumerate(self.rows):
-            cells = [f"{self.values[i, j]:.{digits}f}" for j in range(len(self.columns))]
-            if self.best and len(self.rows) > 1: cells = [f"**{c}**" if v[i, j] == top[j] else c for j, c in enumerate(cells)]
-            rows.append(f"| {r} | " + " | ".join(cells) + " |")
-        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + rows)
-
-    def to_csv(self, path: str | Path | None = None) -> str:
-        "CSV: a `model / head` column, then one per column; written to `path` if given."
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["model / head"] + self.columns)
-        for r, row in zip(self.rows, self.values): w.writerow([r] + [f"{x:.6f}" for x in row])
-        if path is not None: Path(path).write_text(buf.getvalue())
-        return buf.getvalue()
-
-    def figure(self):
-        "A plotly heatmap, rows top to bottom in table order, values written in the cells."
-        import plotly.graph_objects as go
-        fig = go.Figure(go.Heatmap(z=self.values, x=self.columns, y=self.rows, colorscale="Viridis",
-                                   text=np.round(self.values, 2), texttemplate="%{text}", colorbar_title=self.value_name))
-        return fig.update_layout(title=self.title or None, yaxis_autorange="reversed", height=120 + 28 * len(self.rows),
-                                 margin=dict(l=40, r=20, t=40, b=40))
-
-    def _repr_markdown_(self): return self.to_markdown()
-
 class InvarianceTable(AnalysisTable):
     "The paper's Table 5: rows `model / head`, columns PS FD WN MN TM TS1 TS2 Avg; mean Mahalanobis distance, lower = more invariant."
     def __init__(self, scores: dict, # {model: {head label: {augmentation: distance}}} (`invariance_scores` per model)
@@ -322,78 +284,72 @@ def invariance_table(models: dict, # {name: `AudioEncoder`, or its `invariance_s
     scored = invariance_scores(encoders, clips, **kwargs) if encoders else {}   # all encoders at once: one augmentation pass
     return InvarianceTable({m: scored[m] if m in encoders else v for m, v in models.items()})
 
-# %% ../nbs/11_invariance.ipynb #889524c5
+# %% ../nbs/11_invariance.ipynb #70f11c96
 def head_weights(feats, # `mtslvr.features.Features` of a set with both heads' columns (`feats.heads`)
                  n_way: int = 5, k_shot: int = 1, n_tasks: int = 500, seed: int = 0,
                  standardise: bool = True, # z-score features with each task's support statistics first
                  l2: bool = False, # L2-normalise feature vectors first
-                 chunk: int = 2000, # tasks per batch
                 ) -> tuple[float, float]: # (contrastive, predictive) shares, summing to 1
     "Mean absolute weight of per-task linear classifiers (`fit_sgd`) on the contrastive vs the predictive features."
-    missing = [h for h in ("contrastive", "predictive") if h not in feats.heads]
-    if missing: raise ValueError(f"head_weights: the features have no {missing} columns (they have {list(feats.heads)}); "
-                                 "head weights need a multi-task model with separate heads (not cont_only, pred_only or mt_simple)")
-    _check_count(n_tasks, "n_tasks"); _check_count(chunk, "chunk")
-    sampler = FewShotSampler(feats.labels, n_way, k_shot, 1, n_tasks, seed)
-    cols = {h: slice(*feats.heads[h]) for h in ("contrastive", "predictive")}
-    total = {h: 0.0 for h in cols}
-    for start in range(0, n_tasks, chunk):
-        stop = min(n_tasks, start + chunk)
-        tasks = tasks_from_features(feats, sampler.tasks(start, stop), seeded_generator(seed, "support-pieces", start))
-        tasks = preprocess(tasks, l2=l2, standardise=standardise)
-        coef = fit_sgd(tasks.support, tasks.support_labels, tasks.n_way,
-                       generator=seeded_generator(seed, "head-weights", start)).coef.abs()   # [T, C, D]
-        for h, c in cols.items(): total[h] += coef[..., c].mean(dim=(1, 2)).sum().item()
-    wc, wp = total["contrastive"] / n_tasks, total["predictive"] / n_tasks
-    s = wc + wp
-    return (0.5, 0.5) if s == 0 else (wc / s, wp / s)
-
-def is_multitask(model) -> bool:
-    "True for encoders with separate contrastive and predictive features (mt_split, mt_bn, mt_series, mt_parallel)."
-    return ({"contrastive", "predictive"} <= set(getattr(model, "heads", ()))
-            and getattr(getattr(model, "encoder", None), "variant", None) != "mt_simple")
-
-class HeadWeightTable(AnalysisTable):
-    "The paper's Table 6: rows `model / head`, one column per set (+ Avg); each model's two rows sum to 1 per set."
-    def __init__(self, weights: dict, # {model: {set: (w_contrastive, w_predictive)}}
-                 title: str = "Head weights: share of the mean |classifier weight| per head", skipped: list | None = None):
-        if not weights: raise ValueError("HeadWeightTable: no multi-task models (cont_only, pred_only and mt_simple have no head split)")
-        sets = list(dict.fromkeys(s for w in weights.values() for s in w))
-        rows, vals = [], []
-        for m, w in weights.items():
-            missing = [s for s in sets if s not in w]
-            if missing: raise ValueError(f"HeadWeightTable: model {m!r} has no weights for sets {missing}")
-            for i, h in enumerate(("contrastive", "predictive")):
-                rows.append(f"{m} / {h}"); r = [float(w[s][i]) for s in sets]; vals.append(r + [float(np.mean(r))])
-        super().__init__(vals, rows, sets + ["Avg"], title, "share")
-        self.weights, self.skipped = weights, list(skipped or [])
+    if list(feats.heads) != ["contrastive", "predictive"]:
+        raise ValueError(f"head_weights: the features have columns {list(feats.heads)}; head weights need a multi-task "
+                         "model with separate contrastive and predictive heads (not cont_only, pred_only or mt_simple)")
+    _check_count(n_tasks, "n_tasks")
+    r = evaluate_features(feats, n_way, k_shot, 1, n_tasks, "sgd", seed, standardise=standardise, l2=l2, head_weights=True)
+    return head_weight_shares(r.head_weights)
 
 def head_weight_table(models: dict, # {name: `AudioEncoder`, or its {set: (w_c, w_p)} dict}; single-head models are skipped
-                      data_root: str | Path | None = None, sets: Sequence[str] | None = None, # bundled sets (None: all)
-                      part: str = "test", n_way: int = 5, k_shot: int = 1, n_tasks: int = 500, seed: int = 0,
+                      sets: dict, # {set: (`AudioFolder`, piece seconds)}
+                      n_way: int = 5, k_shot: int = 1, n_tasks: int = 500, seed: int = 0,
                       cache_dir: str | Path | None | bool = False, # feature cache (see `cached_features`); False: none
-                      batch_size: int = 128, **kwargs) -> HeadWeightTable: # passed to `head_weights`
-    "Table 6 over the bundled sets: `head_weights` of each multi-task model on each set's features (its pieces, `piece_seconds`)."
-    weights, skipped, folders = {}, [], {}
-    all_sets = bundled_sets(data_root)
-    names = list(all_sets) if sets is None else list(sets)
-    bad = [s for s in names if s not in all_sets]
-    if bad: raise ValueError(f"unknown bundled set(s) {bad}; choose from {sorted(all_sets)}")
+                      batch_size: int = 128, device=None, **kwargs) -> HeadWeightTable: # passed to `head_weights`
+    "Table 6: `head_weights` of each multi-task model on each set's features (its pieces)."
+    weights, skipped = {}, []
     for m, model in models.items():
         if isinstance(model, dict): weights[m] = model; continue
-        if not is_multitask(model): skipped.append(m); continue
-        weights[m] = {}
-        for s in names:
-            if s not in folders: folders[s] = load_bundled(s, part, data_root)
-            feats = cached_features(model, folders[s], all_sets[s].piece_seconds, cache_dir=cache_dir, batch_size=batch_size)
-            weights[m][s] = head_weights(feats, n_way, k_shot, n_tasks, seed, **kwargs)
+        if not getattr(model, "is_multitask", False): skipped.append(m); continue
+        weights[m] = {s: head_weights(cached_features(model, folder, piece, cache_dir=cache_dir, batch_size=batch_size, device=device),
+                                      n_way, k_shot, n_tasks, seed, **kwargs) for s, (folder, piece) in sets.items()}
     return HeadWeightTable(weights, skipped=skipped)
 
-# %% ../nbs/11_invariance.ipynb #7b106fb5
-def _load_encoder(m):
-    from mtslvr.models import AudioEncoder
-    return AudioEncoder.load(m) if isinstance(m, (str, Path)) else m
+# %% ../nbs/11_invariance.ipynb #12e240b7
+@dataclass
+class AnalysisConfig(Config):
+    "Every setting of an invariance and head-weight analysis. Defaults: the bundled sets' test clips."
+    encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt) or the authors' released files
+    variant: str = ""  # the variant of an authors' plain-ResNet file whose name does not say it (cont_only, pred_only, mt_simple)
+    data: str = "bundled"  # bundled (data/) or a data folder: a folder of sets, one set, <class>/<files>, or a flat pool
+    layout: str = "auto"  # the data folder's layout: auto (detected), sets, set, classes or flat (mtslvr.data.LAYOUTS)
+    sets: tuple[str, ...] = ()  # which sets of a folder of sets; empty: all
+    datasets: tuple[str, ...] = ()  # named sets of mtslvr.data.DATASETS, each NAME=FOLDER (instead of data)
+    allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
+    part: str = "test"  # the split's classes whose clips are analysed: train, val or test
+    n_clips: int = 48  # clips per set for the invariance (at most; fewer if a set has fewer)
+    seconds: float = 2.0  # every clip is cut from its start or circularly padded to this length
+    n_values: int = 8  # grid values per augmentation
+    batch_size: int = 64  # clips per encoder call
+    shrinkage: str = "ledoit-wolf"  # covariance shrinkage: ledoit-wolf (estimated) or a fixed weight in [0, 1]
+    n_tasks: int = 500  # few-shot tasks per set for the head weights (0: no head weights)
+    seed: int = 0  # the clip choice, the noise realisations, the tasks
+    cache: bool = False  # keep the head weights' features in out_dir/cache and reuse them
+    out_dir: str = "runs/invariance"  # run folder: tables (.md, .csv, .html), grids.md, summary.json
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
 
+    def validate(self):
+        "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
+        for n in ("encoders", "sets", "datasets"):
+            if not all(getattr(self, n)): self.fail(n, "a list of non-empty strings")
+        self.check_choice("layout", ("auto", *LAYOUTS)); self.check_choice("part", SPLIT_PARTS)
+        if self.variant: self.check_choice("variant", VARIANTS)
+        self.check_range("n_clips", 2); self.check_range("n_values", 1); self.check_range("batch_size", 1)
+        self.check_range("n_tasks", 0); self.check_range("seed", 0); self.check_range("seconds", 0, low_open=True)
+        if self.shrinkage != "ledoit-wolf":
+            try: ok = 0 <= float(self.shrinkage) <= 1
+            except ValueError: ok = False
+            if not ok: self.fail("shrinkage", "ledoit-wolf or a number in [0, 1]")
+        self.check_nonempty("data"); self.check_nonempty("out_dir"); self.check_device()
+
+# %% ../nbs/11_invariance.ipynb #de975f3f
 def encoder_names(paths: Sequence) -> dict:
     "{name: path}: a file's stem, or its folder's name for `encoder.pt` (what pre-training writes); repeats get a number."
     out = {}
@@ -405,39 +361,40 @@ def encoder_names(paths: Sequence) -> dict:
         out[name] = p
     return out
 
-def run_analysis(models: dict, # {name: `AudioEncoder` or the path of a saved one}
-                 out_dir: str | Path = "runs/analyse", # where the tables and figures go
-                 sets: Sequence[str] | None = None, # bundled sets (None: all)
-                 data_root: str | Path | None = None,
-                 n_clips: int = 48, seconds: float = 2.0, # clips per set for the invariance
-                 n_values: int = 8, batch_size: int = 64, shrinkage: float | str = "ledoit-wolf",
-                 n_tasks: int = 500, # few-shot tasks per set for the head weights (0: no head weights)
-                 seed: int = 0, cache_dir: str | Path | None | bool = False, out=print) -> dict:
-    "Invariance (Table 5) and head weights (Table 6) on the bundled sets; writes `.md`, `.csv` and `.html` per table, and the grids (`grids.md`), to `out_dir`."
+# %% ../nbs/11_invariance.ipynb #6313d77f
+def run_analysis(c: AnalysisConfig, # the settings
+                 models: dict | None = None, # {name: `AudioEncoder` or a saved file}; None: `c.encoders`
+                 out=print) -> dict:
+    "Invariance (Table 5) and head weights (Table 6); writes each table as `.md`, `.csv` and `.html`, the grids and `summary.json`."
+    from mtslvr.authors import load_encoder_file
     t0 = time.perf_counter()
-    if not models: raise ValueError("run_analysis: no models given")
+    c.validate()
+    device = resolve_device(c.device)
+    models = dict(models) if models is not None else {m: p for m, p in encoder_names(c.encoders).items()}
+    if not models: raise ConfigError("config field 'encoders': no encoders given; pass encoder files (mtslvr invariance ENC...)")
     files = {m: str(v) for m, v in models.items() if isinstance(v, (str, Path))}   # (for summary.json)
-    models = {m: _load_encoder(v) for m, v in models.items()}
-    names = list(bundled_sets(data_root)) if sets is None else list(sets)
-    clips = {s: bundled_clips(s, "test", n_clips, seconds, seed, data_root) for s in names}
-    out(f"invariance: {len(models)} models, sets {names}, {n_clips} clips of {seconds:g} s each, {n_values} values per augmentation")
-    inv = invariance_table(models, clips, n_values=n_values, batch_size=batch_size, shrinkage=shrinkage, seed=seed)
-    tables = {"invariance": inv}
-    if n_tasks and any(is_multitask(m) for m in models.values()):
-        out(f"head weights: {n_tasks} tasks per set")
-        tables["head_weights"] = head_weight_table(models, data_root, names, n_tasks=n_tasks, seed=seed, cache_dir=cache_dir)
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "grids.md").write_text(grid_table(n_values) + "\n")
-    for k, t in tables.items():
-        (out_dir / f"{k}.md").write_text(t.to_markdown() + "\n")
-        t.to_csv(out_dir / f"{k}.csv")
-        t.figure().write_html(out_dir / f"{k}.html", include_plotlyjs="cdn")
-        out(""); out(t.to_markdown())
-    from mtslvr.pretrain import environment_info
-    summary = dict(models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
-                   sets=names, n_clips=n_clips, seconds=seconds,
-                   n_values=n_values, batch_size=batch_size, shrinkage=shrinkage, n_tasks=n_tasks, seed=seed,
-                   environment=environment_info(), elapsed=round(time.perf_counter() - t0, 1))
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))  # the settings and versions of these numbers
+    models = {m: (load_encoder_file(v, c.variant or None) if isinstance(v, (str, Path)) else v).to(device) for m, v in models.items()}
+    rate = int(getattr(next(iter(models.values())).frontend, "sample_rate", 16000))
+    said = []
+    folders = open_eval_sets(c, rate, said.append, labelled=False)   # the evaluation's reading of the data fields
+    for line in said: out(line)
+    clips = {s: pick_clips(f, c.n_clips, c.seconds, c.seed, s).to(device) for s, (f, _) in folders.items()}
+    out(f"invariance: {', '.join(f'{s} {len(x)}' for s, x in clips.items())} clips of {c.seconds:g} s, "
+        f"{c.n_values} values per augmentation")
+    shrink = c.shrinkage if c.shrinkage == "ledoit-wolf" else float(c.shrinkage)
+    tables = {"invariance": invariance_table(models, clips, n_values=c.n_values, batch_size=c.batch_size, shrinkage=shrink, seed=c.seed)}
+    labelled = {s: (f, p) for s, (f, p) in folders.items() if len(f.classes) >= 2}
+    if c.n_tasks and any(getattr(m, "is_multitask", False) for m in models.values()):
+        if labelled:
+            out(f"head weights: {c.n_tasks} tasks per set")
+            tables["head_weights"] = head_weight_table(models, labelled, n_tasks=c.n_tasks, seed=c.seed, device=device,
+                                                       cache_dir=Path(c.out_dir) / "cache" if c.cache else False)
+        else: out(f"head weights: skipped, the data has no classes (few-shot tasks need labelled clips): {c.data}")
+    out_dir = Path(c.out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "grids.md").write_text(grid_table(c.n_values) + "\n")
+    summary = dict(config=c.to_dict(), data=said, clips={s: len(x) for s, x in clips.items()},
+                   models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
+                   elapsed=round(time.perf_counter() - t0, 1))
+    write_run(out_dir, tables, summary, out=out)
     out(f"\nwrote {out_dir}/ ({', '.join(tables)} as .md, .csv and .html; grids.md, summary.json) in {time.perf_counter() - t0:.1f} s")
-    return dict(tables=tables, out_dir=out_dir, seconds=time.perf_counter() - t0)
+    return dict(tables=tables, out_dir=out_dir, seconds=time.perf_counter() - t0, summary=summary)

@@ -7,12 +7,15 @@ Docs: https://mtslvr.github.io/mtslvr/losses.html.md"""
 # %% ../nbs/07_losses.ipynb #3e4de34d
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from .augment import AUGMENTATIONS
 
 # %% auto #0
 __all__ = ['METHODS', 'MLAP_MODES', 'nt_xent_with_accuracy', 'nt_xent', 'simsiam_loss', 'check_labels', 'mlap_loss', 'Block',
@@ -190,23 +193,25 @@ class MultiTaskObjective(nn.Module):
                  method: str = "simclr", # a key of `METHODS`
                  lam: float = 1.0, # weight of the MLAP term
                  mlap_mode: str = "per_view", # "per_view" (authors' code) or "pair" (paper's eq. 3)
-                 n_augmentations: int = 7, # labels per example
+                 n_augmentations: int | None = None, # labels per example (default: the registered augmentations)
                  nonfinite: str = "raise", # "raise": check every call (syncs); "flag": see check_objective_output
                  **method_kwargs, # e.g. temperature=0.07, gather_distributed=True for simclr
                 ):
         super().__init__()
         self.encoder = encoder
-        variant = getattr(getattr(encoder, "encoder", encoder), "variant", None)
         if not hasattr(encoder, "heads") or not hasattr(encoder, "head_dims"):
             raise ValueError(f"encoder must be a ResNetEncoder or an AudioEncoder (with heads and head_dims), got {type(encoder).__name__}")
         self.method_name, self.lam, self.mlap_mode = check_method(method), float(lam), mlap_mode
         if not (self.lam >= 0 and self.lam < float("inf")): raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
         if mlap_mode not in MLAP_MODES: raise ValueError(f"unknown mlap_mode {mlap_mode!r}: choose one of {', '.join(MLAP_MODES)}")
         if nonfinite not in ("raise", "flag"): raise ValueError(f"nonfinite must be 'raise' or 'flag', got {nonfinite!r}")
+        if n_augmentations is None: n_augmentations = len(AUGMENTATIONS)
         if isinstance(n_augmentations, bool) or not isinstance(n_augmentations, int) or n_augmentations < 1:
             raise ValueError(f"n_augmentations must be a positive integer, got {n_augmentations!r}")
-        self.nonfinite, self.n_augmentations, self.variant = nonfinite, n_augmentations, variant
-        self.use_cont, self.use_mlap = variant != "pred_only", variant != "cont_only"
+        self.nonfinite, self.n_augmentations = nonfinite, n_augmentations
+        self.variant = getattr(encoder, "variant", type(encoder).__name__)   # (for messages)
+        # which losses train it: the heads it has (a variant's heads are its objectives)
+        self.use_cont, self.use_mlap = "contrastive" in encoder.heads, "predictive" in encoder.heads
         dims = encoder.head_dims
         self.method = METHODS[method](dims["contrastive"], **method_kwargs) if self.use_cont else None
         if self.use_mlap:
@@ -214,6 +219,16 @@ class MultiTaskObjective(nn.Module):
             self.mlap_head = mlap_predictor(d, n_augmentations, 2 * d if mlap_mode == "pair" else d)
         else: self.mlap_head = None
         self.heads = tuple(h for h, use in (("contrastive", self.use_cont), ("predictive", self.use_mlap)) if use)
+
+    @contextmanager
+    def local_negatives(self):
+        "Within the block, a contrastive method that gathers negatives across processes uses this process's batch only."
+        m = self.method
+        old = getattr(m, "gather", None)
+        if old is not None: m.gather = False
+        try: yield self
+        finally:
+            if old is not None: m.gather = old
 
     def _labels(self, labels, B):
         A = self.n_augmentations

@@ -1,4 +1,4 @@
-"""The ResNet encoder with adapters and a split head, the seven variants, and `AudioEncoder`: waveforms in, features out, saved as one file
+"""The ResNet encoder with adapters and a split head, the seven variants in mtslvr's layout or the authors', and `AudioEncoder`: waveforms in, features out, saved as one file
 
 Docs: https://mtslvr.github.io/mtslvr/models.html.md"""
 
@@ -7,10 +7,11 @@ Docs: https://mtslvr.github.io/mtslvr/models.html.md"""
 # %% ../nbs/06_models.ipynb #cac59275
 from __future__ import annotations
 
-import importlib
 import io
 import os
+import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -18,13 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import mtslvr
-from .adapters import (ADAPTERS, AdapterBasicBlock, TaskBatchNorm, check_adapter, check_tasks,
-                             count_parameters, fan_out)
+from .adapters import (AdapterBasicBlock, AuthorsAdapterBlock, TaskBatchNorm, check_adapter, check_tasks,
+                             count_parameters, per_task)
 from .frontend import FRONTENDS, register_frontend   # the registry lives with the front-ends
 
 # %% auto #0
-__all__ = ['VARIANTS', 'HEADS', 'FORMAT_VERSION', 'BasicBlock', 'check_variant', 'ResNetEncoder', 'build_encoder',
-           'parameter_table', 'ModelFileError', 'AudioEncoder']
+__all__ = ['HEADS', 'PAPER_LEARNING_RATES', 'VARIANTS', 'ENCODER_LAYOUTS', 'FORMAT_VERSION', 'READABLE_VERSIONS', 'BasicBlock',
+           'Variant', 'register_variant', 'check_variant', 'check_layout', 'authors_init_', 'ResNetEncoder',
+           'build_encoder', 'parameter_table', 'ModelFileError', 'AudioEncoder']
 
 # %% ../nbs/06_models.ipynb #94d357a7
 class BasicBlock(nn.Module):
@@ -48,64 +50,154 @@ def _layer(block, in_ch, out_ch, depth, stride, **kw):
     return nn.ModuleList([block(in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, **kw)
                           for i in range(depth)])
 
-# %% ../nbs/06_models.ipynb #9a5e2fd8
-VARIANTS = ("cont_only", "pred_only", "mt_simple", "mt_split", "mt_bn", "mt_series", "mt_parallel")
+# %% ../nbs/06_models.ipynb #57eed2af
 HEADS = ("contrastive", "predictive")
-_ADAPTER_OF = {"mt_bn": "bn", "mt_series": "series", "mt_parallel": "parallel"}
+PAPER_LEARNING_RATES = {"baseline": 1e-4, "multitask": 5e-5}  # the paper's Adam rates per learning-rate group
 
-def check_variant(variant: str) -> str:
-    "Return `variant` if it is one of `VARIANTS`, else raise a `ValueError` listing them."
+@dataclass(frozen=True)
+class Variant:
+    "One row of the variant table: what a variant's encoder has and how the paper trains it."
+    name: str
+    heads: tuple = HEADS # the heads it has, which are also the losses that train it
+    adapter: str | None = None # task-specific adapters in layer2..4 (`mtslvr.adapters.ADAPTERS`), or None: plain trunk
+    split: bool = True # each head owns out_dim/2 of the final layer (False: one out_dim output per head)
+    shared_output: bool = False # one output used by both losses (`mt_simple`): both head names give the same tensor
+
+    @property
+    def baseline(self) -> bool:
+        "A single-task baseline (one objective)."
+        return len(self.heads) == 1
+    @property
+    def is_multitask(self) -> bool:
+        "Separate contrastive and predictive features (a head split): what head weights and per-head analyses need."
+        return set(HEADS) <= set(self.heads) and not self.shared_output
+    @property
+    def lr_group(self) -> str: return "baseline" if self.baseline else "multitask"
+    @property
+    def paper_lr(self) -> float:
+        "The paper's learning rate for this variant (1e-4 baselines, 5e-5 multi-task)."
+        return PAPER_LEARNING_RATES[self.lr_group]
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("cont_only", ("contrastive",), split=False),
+    Variant("pred_only", ("predictive",), split=False),
+    Variant("mt_simple", split=False, shared_output=True),
+    Variant("mt_split"),
+    Variant("mt_bn", adapter="bn"),
+    Variant("mt_series", adapter="series"),
+    Variant("mt_parallel", adapter="parallel"),
+]}
+
+def register_variant(v: Variant) -> Variant:
+    "Add a row to `VARIANTS` (the config, the CLI and every run accept it from then on); a name may not repeat."
+    if not isinstance(v, Variant): raise TypeError(f"register_variant: expected a Variant, got {type(v).__name__}")
+    if v.name in VARIANTS: raise ValueError(f"variant {v.name!r} is already registered")
+    if v.adapter is not None: check_adapter(v.adapter)
+    bad = [h for h in v.heads if h not in HEADS]
+    if bad or not v.heads: raise ValueError(f"variant {v.name!r}: heads must be some of {HEADS}, got {v.heads}")
+    VARIANTS[v.name] = v
+    return v
+
+def check_variant(variant: str) -> Variant:
+    "The table row of `variant`, or a `ValueError` listing the variants."
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    return variant
+    return VARIANTS[variant]
 
+# %% ../nbs/06_models.ipynb #b7189073
+ENCODER_LAYOUTS = ("mtslvr", "authors")
+
+def check_layout(layout: str) -> str:
+    "Return `layout` if it is one of `ENCODER_LAYOUTS`, else raise a `ValueError` listing them."
+    if layout not in ENCODER_LAYOUTS: raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(ENCODER_LAYOUTS)}")
+    return layout
+
+def authors_init_(module: nn.Module) -> nn.Module:
+    "The authors' initialisation, in place: convs `kaiming_normal_(fan_out, relu)`, BN weight 1 and bias 0 (Linear: PyTorch's)."
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)): nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+    return module
+
+# %% ../nbs/06_models.ipynb #9a5e2fd8
 class ResNetEncoder(nn.Module):
-    "ResNet encoder for one of `VARIANTS`: `[B, in_channels, F, T]` -> {head: `[B, head_dims[head]]`}."
+    "ResNet encoder for one of `VARIANTS` in one of `ENCODER_LAYOUTS`: `[B, in_channels, F, T]` -> {head: `[B, head_dims[head]]`}."
     def __init__(self, variant: str = "mt_bn", # one of `VARIANTS`
                  width: int = 64, # channels of layer1 (64 = ResNet-18); layers have w, 2w, 4w, 8w
                  depths: Sequence[int] = (2, 2, 2, 2), # basic blocks per layer ((2,2,2,2) = ResNet-18)
                  out_dim: int = 1000, # size of `embed`; split variants give each head out_dim/2
                  in_channels: int = 3, # channels of the front-end output
                  adapter: str | None = None, # only to check: must agree with the variant's adapter
+                 layout: str = "mtslvr", # one of `ENCODER_LAYOUTS`: "mtslvr" or "authors" (their modules, names and init)
                 ):
         super().__init__()
-        self.variant = check_variant(variant)
-        want = _ADAPTER_OF.get(variant)
-        if adapter is not None and adapter != want:
+        spec = self.spec = check_variant(variant)
+        self.variant, self.layout = spec.name, check_layout(layout)
+        if adapter is not None and adapter != spec.adapter:
             check_adapter(adapter)
-            raise ValueError(f"variant {variant!r} has adapter {want!r}, not {adapter!r}: "
-                             f"the adapter variants are {', '.join(f'{v} ({a})' for v, a in _ADAPTER_OF.items())}")
-        self.adapter = want
+            kinds = ", ".join(f"{v.name} ({v.adapter})" for v in VARIANTS.values() if v.adapter)
+            raise ValueError(f"variant {variant!r} has adapter {spec.adapter!r}, not {adapter!r}: the adapter variants are {kinds}")
+        self.adapter = spec.adapter
         for name, v in (("width", width), ("out_dim", out_dim), ("in_channels", in_channels)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         depths = tuple(depths)
         if len(depths) != 4 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
             raise ValueError(f"depths must be 4 positive integers (blocks in layer1..4), got {depths!r}")
-        split = variant not in ("cont_only", "pred_only", "mt_simple")
-        if split and out_dim % 2:
+        if spec.split and out_dim % 2:
             raise ValueError(f"out_dim must be even for {variant!r} (it is split between the two heads), got {out_dim}")
         self.width, self.depths, self.out_dim, self.in_channels = width, depths, out_dim, in_channels
-        self.heads = {"cont_only": ("contrastive",), "pred_only": ("predictive",)}.get(variant, HEADS)
-        self.head_dims = {h: out_dim // 2 if split else out_dim for h in self.heads}
+        self.heads = tuple(spec.heads)
+        self.head_dims = {h: out_dim // 2 if spec.split else out_dim for h in self.heads}
         self.feat_dim = 8 * width
-        w = width
-        self.stem = _stem(in_channels, w)
+        (self._build_authors if self.layout == "authors" else self._build_mtslvr)(width, depths)
+
+    def _build_mtslvr(self, w, depths):
+        "mtslvr's layout: `stem`, plain layer1, `TaskConv` adapters (1x1 + task-BN shortcut), `post`, `fc` by head name."
+        spec = self.spec
+        self.stem = _stem(self.in_channels, w)
         self.layer1 = _layer(BasicBlock, w, w, depths[0], 1)
         block, kw = (AdapterBasicBlock, dict(adapter=self.adapter, tasks=HEADS)) if self.adapter else (BasicBlock, {})
         self.layer2 = _layer(block, w, 2 * w, depths[1], 2, **kw)
         self.layer3 = _layer(block, 2 * w, 4 * w, depths[2], 2, **kw)
         self.layer4 = _layer(block, 4 * w, 8 * w, depths[3], 2, **kw)
         self.post = TaskBatchNorm(8 * w, HEADS) if self.adapter else None
-        fc = ({"shared": nn.Linear(8 * w, out_dim)} if variant == "mt_simple" else
+        fc = ({"shared": nn.Linear(8 * w, self.out_dim)} if spec.shared_output else
               {h: nn.Linear(8 * w, self.head_dims[h]) for h in self.heads})
         self.fc = nn.ModuleDict(fc)
+
+    def _build_authors(self, w, depths):
+        "The authors' layout (module order = their state_dict order): conv1, bn1, layer1..4[, end_bns], fc | fc_layers."
+        spec = self.spec
+        self.conv1 = nn.Conv2d(self.in_channels, w, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        if self.adapter:   # layer1: single-task adapter blocks (task 0, shared by both heads); layer2..4: both tasks
+            self.layer1 = _layer(AuthorsAdapterBlock, w, w, depths[0], 1, adapter=self.adapter, n_tasks=1)
+            kw = dict(adapter=self.adapter, n_tasks=len(HEADS))
+            self.layer2 = _layer(AuthorsAdapterBlock, w, 2 * w, depths[1], 2, **kw)
+            self.layer3 = _layer(AuthorsAdapterBlock, 2 * w, 4 * w, depths[2], 2, **kw)
+            self.layer4 = _layer(AuthorsAdapterBlock, 4 * w, 8 * w, depths[3], 2, **kw)
+            self.end_bns = nn.ModuleList([nn.Sequential(nn.BatchNorm2d(8 * w), nn.ReLU()) for _ in HEADS])
+        else:              # torchvision's ResNet
+            self.layer1 = _layer(BasicBlock, w, w, depths[0], 1)
+            self.layer2 = _layer(BasicBlock, w, 2 * w, depths[1], 2)
+            self.layer3 = _layer(BasicBlock, 2 * w, 4 * w, depths[2], 2)
+            self.layer4 = _layer(BasicBlock, 4 * w, 8 * w, depths[3], 2)
+        if spec.split: self.fc_layers = nn.ModuleList([nn.Linear(8 * w, self.out_dim // 2) for _ in HEADS])
+        elif self.adapter: self.fc_layers = nn.ModuleList([nn.Linear(8 * w, self.out_dim)])  # one fc, every task through it
+        else: self.fc = nn.Linear(8 * w, self.out_dim)
+        authors_init_(self)
+
+    @property
+    def is_multitask(self) -> bool: return self.spec.is_multitask
+    @property
+    def shared_output(self) -> bool: return self.spec.shared_output
 
     @property
     def config(self) -> dict:
         "The arguments that rebuild this encoder (plain types, safe for `weights_only` loading)."
         return dict(variant=self.variant, width=self.width, depths=list(self.depths), out_dim=self.out_dim,
-                    in_channels=self.in_channels, adapter=self.adapter)
+                    in_channels=self.in_channels, adapter=self.adapter, layout=self.layout)
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -117,12 +209,13 @@ class ResNetEncoder(nn.Module):
                ) -> dict[str, torch.Tensor]: # head -> `[B, head_dims[head]]`
         self._check_input(x)
         heads = self.heads if heads is None else check_tasks(heads, self.heads, "heads")
+        if self.layout == "authors": return self._forward_authors(x, heads)
         h = self.stem(x)
         for blk in self.layer1: h = blk(h)
         if self.adapter is None:            # plain trunk: every layer shared, run once
             for blk in (*self.layer2, *self.layer3, *self.layer4): h = blk(h)
             h = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
-            if self.variant == "mt_simple":
+            if self.shared_output:
                 z = self.fc["shared"](h)
                 return {k: z for k in heads}
             return {k: self.fc[k](h) for k in heads}
@@ -133,31 +226,63 @@ class ResNetEncoder(nn.Module):
         h = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
         return {k: self.fc[k](c) for k, c in zip(heads, h.chunk(len(heads)))}
 
+    def _forward_authors(self, x, heads):
+        h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        if self.adapter is None:            # torchvision's ResNet: every layer shared, run once
+            for blk in (*self.layer1, *self.layer2, *self.layer3, *self.layer4): h = blk(h)
+            h = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
+            if not self.spec.split:
+                z = self.fc(h)
+                return {k: z for k in heads}
+            return {k: self.fc_layers[HEADS.index(k)](h) for k in heads}
+        tasks = tuple(HEADS.index(k) for k in heads)    # task 0 = contrastive, 1 = predictive
+        for blk in self.layer1: h = blk(h, (0,), 1)     # layer1 always runs task 0, once, for every head
+        k_in = 1                                        # then the tasks are stacked along the batch
+        for blk in (*self.layer2, *self.layer3, *self.layer4):
+            h, k_in = blk(h, tasks, k_in), len(tasks)
+        h = per_task(h, self.end_bns, tasks)            # task BN + ReLU
+        h = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
+        fc = (lambda t: self.fc_layers[t]) if self.spec.split else (lambda t: self.fc_layers[0])
+        return {k: fc(t)(c) for k, t, c in zip(heads, tasks, h.chunk(len(tasks)))}
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         "The evaluation feature `[B, out_dim]`: the single head, or [contrastive, predictive] concatenated."
-        out = self(x)
-        if self.variant == "mt_simple": return out["contrastive"]
-        return torch.cat([out[h] for h in self.heads], dim=1)
+        out = self(x, self.feature_heads)
+        return torch.cat([out[h] for h in self.feature_heads], dim=1)
+
+    @property
+    def feature_heads(self) -> tuple:
+        "The heads whose outputs make `embed`: every head, but one for a shared output (its heads are one tensor)."
+        return self.heads[:1] if self.shared_output else self.heads
+
+    def head_parameters(self) -> dict[str, list[str]]:
+        "For each head, the names of the parameters only it trains (its adapters, BNs, output layer); the rest are shared."
+        names = [n for n, _ in self.named_parameters()]
+        def own(h, n):
+            if self.layout == "mtslvr": return f".{h}." in f".{n}"
+            t = HEADS.index(h)
+            if n.startswith("layer1."): return False    # single-task adapters, shared by both heads
+            if re.search(rf"(^|\.)(parallel_conv|bns|end_bns)\.{t}\.", n): return True
+            return self.spec.split and n.startswith(f"fc_layers.{t}.")
+        return {h: [n for n in names if own(h, n)] for h in self.heads}
 
 def build_encoder(variant: str, width: int = 64, depths: Sequence[int] = (2, 2, 2, 2),
-                  out_dim: int = 1000, in_channels: int = 3) -> ResNetEncoder:
+                  out_dim: int = 1000, in_channels: int = 3, layout: str = "mtslvr") -> ResNetEncoder:
     "The encoder of `variant` (one of `VARIANTS`): ResNet-18 by default; `width=8, depths=(1,1,1,1)` for CPU tests."
-    return ResNetEncoder(check_variant(variant), width, depths, out_dim, in_channels)
+    return ResNetEncoder(variant, width, depths, out_dim, in_channels, layout=layout)
 
 # %% ../nbs/06_models.ipynb #cc614959
 def parameter_table(width: int = 64, depths: Sequence[int] = (2, 2, 2, 2), out_dim: int = 1000,
-                    in_channels: int = 3) -> list[dict]:
+                    in_channels: int = 3, layout: str = "mtslvr") -> list[dict]:
     "Parameters of every variant and its multiplier against the plain ResNet (`cont_only`) of the same size."
-    n = {v: count_parameters(build_encoder(v, width, depths, out_dim, in_channels)) for v in VARIANTS}
+    n = {v: count_parameters(build_encoder(v, width, depths, out_dim, in_channels, layout)) for v in VARIANTS}
     return [dict(variant=v, params=n[v], multiplier=n[v] / n["cont_only"]) for v in VARIANTS]
 
 # %% ../nbs/06_models.ipynb #5462873e
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: the encoder config names its layout; 1: no layout (mtslvr's)
+READABLE_VERSIONS = (1, 2)
 def _frontend_class(key: str, path) -> type:
-    if key not in FRONTENDS:
-        try: importlib.import_module("mtslvr.frontend")   # a fixed module: it registers the library's front-ends
-        except ImportError: pass
-    if key not in FRONTENDS:
+    if key not in FRONTENDS:  # mtslvr.frontend (imported above) registered the library's own
         raise ValueError(f"{path}: front-end {key!r} is not registered (known: {', '.join(sorted(FRONTENDS)) or 'none'}); "
                          "import the module that defines it, or call register_frontend on its class, then load again")
     return FRONTENDS[key]
@@ -171,8 +296,8 @@ def _frontend_config(frontend) -> dict:
 
 class ModelFileError(ValueError):
     "An `AudioEncoder` file that cannot be loaded, with the file and the problem."
-    def __init__(self, problem: str, path):
-        self.path, self.problem = str(path), problem
+    def __init__(self, problem: str, path, missing: bool = False): # missing: there is no such file (bad input, not a damaged file)
+        self.path, self.problem, self.missing = str(path), problem, missing
         super().__init__(f"{path}: {problem}")
 
 # %% ../nbs/06_models.ipynb #7632c3b9
@@ -191,6 +316,22 @@ class AudioEncoder(nn.Module):
     def head_dims(self): return self.encoder.head_dims
     @property
     def out_dim(self): return self.encoder.out_dim
+    @property
+    def variant(self) -> str: return self.encoder.variant
+    @property
+    def layout(self) -> str: return self.encoder.layout
+    @property
+    def is_multitask(self) -> bool:
+        "Separate contrastive and predictive features (see `Variant.is_multitask`)."
+        return self.encoder.is_multitask
+    @property
+    def shared_output(self) -> bool:
+        "Both head names give one tensor (`mt_simple`)."
+        return self.encoder.shared_output
+    @property
+    def feature_heads(self) -> tuple:
+        "The heads whose outputs make `embed` (one for a shared output)."
+        return self.encoder.feature_heads
 
     def _check_wave(self, wav):
         if not isinstance(wav, torch.Tensor) or wav.dim() != 2:
@@ -238,7 +379,7 @@ class AudioEncoder(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "AudioEncoder":
         "Rebuild an `AudioEncoder` saved with `save` (plain data only: `weights_only=True`)."
         path = Path(path)
-        if not path.is_file(): raise ModelFileError("no such file: check the path", path)
+        if not path.is_file(): raise ModelFileError("no such file: check the path", path, missing=True)
         try: d = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:
             raise ModelFileError(f"cannot read it as an mtslvr model file ({e.__class__.__name__}: {str(e)[:200]}); "
@@ -246,14 +387,21 @@ class AudioEncoder(nn.Module):
         if not isinstance(d, dict) or "format_version" not in d:
             raise ModelFileError("not an AudioEncoder file (no format_version): was it written by AudioEncoder.save? "
                                  "A training checkpoint holds one under its model key", path)
-        if d["format_version"] != FORMAT_VERSION:
-            raise ModelFileError(f"format_version {d['format_version']!r}, this mtslvr reads {FORMAT_VERSION}: "
-                                 f"use the mtslvr version that wrote it ({d.get('versions')})", path)
+        version = d["format_version"]
+        if version not in READABLE_VERSIONS:
+            raise ModelFileError(f"format_version {version!r}, this mtslvr reads {' and '.join(map(str, READABLE_VERSIONS))}: "
+                                 f"use the mtslvr version that wrote it ({d.get('versions')}), or a newer mtslvr", path)
         missing = [k for k in ("frontend", "encoder", "state_dict") if k not in d]
         if missing: raise ModelFileError(f"incomplete file: missing {missing}", path)
+        arch = dict(d["encoder"]) if isinstance(d["encoder"], dict) else d["encoder"]
+        if version == 1 and isinstance(arch, dict):
+            if "layout" in arch:
+                raise ModelFileError(f"format_version 1 with a layout ({arch['layout']!r}): version 1 predates layouts, "
+                                     "so the file was edited or written by a broken tool; write it again with AudioEncoder.save", path)
+            arch["layout"] = "mtslvr"      # what every version-1 file was written with
         try:
             fe = _frontend_class(d["frontend"]["class"], path)(**d["frontend"]["config"])
-            enc = ResNetEncoder(**d["encoder"])
+            enc = ResNetEncoder(**arch)
             model = cls(fe, enc, d.get("config"))
             model.load_state_dict(d["state_dict"])
         except ModelFileError: raise

@@ -8,6 +8,7 @@ Docs: https://mtslvr.github.io/mtslvr/pipeline.html.md"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -19,17 +20,19 @@ from .dsp import check_batch
 __all__ = ['MODES', 'sample_structure', 'structure_labels', 'default_augmentations', 'Pipeline', 'sample_pipeline']
 
 # %% ../nbs/03_pipeline.ipynb #318f7e07
-MODES = ("uniform", "bernoulli")
+MODES = ("uniform", "bernoulli")  # how the structure is drawn (see the text)
 
 def sample_structure(batch_size: int, generator: torch.Generator | None = None, mode: str = "uniform",
-                     p: float = 0.5) -> torch.Tensor:
-    "`order [B, 7]` long on the CPU: augmentation indices in application order, `-1` padding."
-    if mode not in MODES: raise ValueError(f"sample_pipeline: unknown mode {mode!r}; choose one of {MODES}")
+                     p: float = 0.5, # Bernoulli probability of each augmentation after the first
+                     n_augmentations: int | None = None, # A: the length of the augmentation list (default: all registered)
+                    ) -> torch.Tensor:
+    "`order [B, A]` long on the CPU: augmentation indices in application order, `-1` padding."
+    if mode not in MODES: raise ValueError(f"sample_pipeline: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if not 0 <= p <= 1: raise ValueError(f"sample_pipeline: p must be a probability in [0, 1], got {p!r}")
-    A = len(AUGMENTATIONS)
+    A = len(AUGMENTATIONS) if n_augmentations is None else n_augmentations
     perm = torch.rand(batch_size, A, generator=generator).argsort(1)      # a random order per example
     if mode == "uniform":
-        k = torch.randint(1, A + 1, (batch_size,), generator=generator)  # how many, k ~ U{1..7}
+        k = torch.randint(1, A + 1, (batch_size,), generator=generator)  # how many, k ~ U{1..A}
         keep = torch.arange(A)[None] < k[:, None]
     else:  # the first of the random order always, each other with probability p
         keep = torch.rand(batch_size, A, generator=generator) < p
@@ -40,42 +43,45 @@ def sample_structure(batch_size: int, generator: torch.Generator | None = None, 
     return torch.where(torch.gather(keep, 1, pos), order, torch.full_like(order, -1))
 
 def structure_labels(order: torch.Tensor) -> torch.Tensor:
-    "`[B, 7]` float multi-hot of the augmentations in `order`."
-    lab = torch.zeros(order.shape[0], len(AUGMENTATIONS) + 1)
-    lab.scatter_(1, torch.where(order >= 0, order, len(AUGMENTATIONS)), 1.0)
+    "`[B, A]` float multi-hot of the augmentations in `order` `[B, A]`."
+    A = order.shape[1]
+    lab = torch.zeros(order.shape[0], A + 1)
+    lab.scatter_(1, torch.where(order >= 0, order, A), 1.0)
     return lab[:, :-1]
 
-# %% ../nbs/03_pipeline.ipynb #0e9f1166
-_AUGS: dict = {}
+# %% ../nbs/03_pipeline.ipynb #6b1247ea
+def default_augmentations(sample_rate: int = 16000, # Hz
+                          device=None, # where the modules (their windows and tables) live
+                          names: Sequence[str] | None = None, # which, in label order (default: every registered one)
+                         ) -> nn.ModuleDict:
+    "A new set of augmentation modules with their default (paper) ranges; a run builds it once and reuses it."
+    names = list(AUGMENTATIONS) if names is None else list(names)
+    bad = [n for n in names if n not in AUGMENTATIONS]
+    if bad or not names: raise ValueError(f"unknown augmentation(s) {bad or 'none given'}: choose from {', '.join(AUGMENTATIONS)}")
+    return nn.ModuleDict({n: make_augmentation(n, sample_rate) for n in names}).to(device or "cpu")
 
-def default_augmentations(sample_rate: int = 16000, device=None) -> nn.ModuleDict:
-    "The seven augmentations with the paper's ranges, built once per (sample rate, device)."
-    key = (sample_rate, str(torch.device(device) if device is not None else torch.device("cpu")))
-    if key not in _AUGS:
-        _AUGS[key] = nn.ModuleDict({n: make_augmentation(n, sample_rate) for n in AUGMENTATIONS}).to(key[1])
-    return _AUGS[key]
-
+# %% ../nbs/03_pipeline.ipynb #a8b982f8
 @dataclass
 class Pipeline:
     "Two views' augmentations for a batch: shared structure, per-view parameters, labels; `apply` replays exactly."
-    order: torch.Tensor # `[B, 7]` long (CPU): augmentation indices in application order, -1 padding
+    order: torch.Tensor # `[B, A]` long (CPU): indices into `augmentations` in application order, -1 padding
     params: tuple # (view 1, view 2): each {augmentation: {parameter: [B] tensor}}
-    augmentations: nn.ModuleDict # name -> augmentation module
+    augmentations: nn.ModuleDict # name -> module; its order is the label order
     mode: str = "uniform"
+    device: torch.device = torch.device("cpu")
 
     @property
     def batch_size(self) -> int: return self.order.shape[0]
 
-    device: torch.device = torch.device("cpu")
-
     @property
     def labels(self) -> torch.Tensor:
-        "`[B, 7]` float multi-hot of what was applied, on the pipeline's device."
+        "`[B, A]` float multi-hot of what was applied, on the pipeline's device."
         return structure_labels(self.order).to(self.device)
 
     def names(self, i: int) -> list[str]:
         "The augmentations of example `i`, in the order they are applied."
-        return [AUGMENTATIONS[a] for a in self.order[i].tolist() if a >= 0]
+        names = list(self.augmentations)
+        return [names[a] for a in self.order[i].tolist() if a >= 0]
 
     def apply(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "`x [B, T]` -> `(view1, view2)`, each `[B, T]`."
@@ -88,13 +94,14 @@ class Pipeline:
         order = torch.cat([self.order, self.order])
         params = {n: {k: torch.cat([self.params[0][n][k], self.params[1][n][k]]) for k in self.params[0][n]}
                   for n in self.params[0]}
-        fused = self.fused(order)                                 # [2B, 7]: pitch shift + time stretch done here as one
+        fused = self.fused(order)                                 # [2B, A]: pitch shift + time stretch done here as one
         order = order.masked_fill(torch.nn.functional.pad(fused[:, :-1], (1, 0)), -2)   # -2: done with the one before
-        ps, ts = AUGMENTATIONS.index("pitch_shift"), AUGMENTATIONS.index("time_stretch")
+        names = list(self.augmentations)
+        pair = [names.index(n) for n in ("pitch_shift", "time_stretch") if n in names]
         for pos in range(order.shape[1]):
             col = order[:, pos]
             if bool((col == -1).all()): break
-            groups = [(a, name, (col == a) & ~fused[:, pos] if a in (ps, ts) else col == a) for a, name in enumerate(AUGMENTATIONS)]
+            groups = [(a, name, (col == a) & ~fused[:, pos] if a in pair else col == a) for a, name in enumerate(names)]
             for a, name, rows in groups + [(-2, "pitch_shift", fused[:, pos])]:
                 idx = rows.nonzero().squeeze(1)
                 if len(idx) == 0: continue
@@ -102,33 +109,37 @@ class Pipeline:
                 sub = {k: v.index_select(0, dev_idx) for k, v in params[name].items()}
                 # in place: y is this call's own tensor, and a copy of all 2B views per group costs
                 # as much as a cheap augmentation (index_select's backward does not need y's values)
+                xs = y.index_select(0, dev_idx)
                 if a == -2:
-                    out = self.augmentations[name]._shift_and_stretch_checked(y.index_select(0, dev_idx), sub,
-                                                                              params["time_stretch"]["rate"].index_select(0, dev_idx))
-                else: out = self.augmentations[name]._forward_checked(y.index_select(0, dev_idx), sub)   # (x checked above)
+                    rate = params["time_stretch"]["rate"].index_select(0, dev_idx)
+                    out = self.augmentations[name].shift_and_stretch(xs, sub, rate, check_input=False)
+                else: out = self.augmentations[name].apply_params(xs, sub)   # (x checked above)
                 y.index_copy_(0, dev_idx, out)
         return y[:B], y[B:]
 
     def fused(self, order: torch.Tensor | None = None) -> torch.Tensor:
-        "`[N, 7]` bool (N = rows of `order`, default the pipeline's): where a pitch shift and a time stretch adjacent in the order are applied as one."
+        "`[N, A]` bool (N = rows of `order`, default the pipeline's): where an adjacent pitch shift and time stretch are applied as one."
         order = self.order if order is None else order
-        ps, ts = self.augmentations["pitch_shift"], self.augmentations["time_stretch"]
         out = torch.zeros(order.shape, dtype=torch.bool)
+        names = list(self.augmentations)
+        if "pitch_shift" not in names or "time_stretch" not in names: return out
+        ps, ts = self.augmentations["pitch_shift"], self.augmentations["time_stretch"]
         # only the module pair that composes exactly: the same STFT, the default classes
         if not (isinstance(ps, PitchShift) and isinstance(ts, TimeStretch) and (ps.n_fft, ps.hop_length) == (ts.n_fft, ts.hop_length)
                 and torch.equal(ps.window.cpu(), ts.window.cpu())): return out
         a, b = order[:, :-1], order[:, 1:]
-        i, j = AUGMENTATIONS.index("pitch_shift"), AUGMENTATIONS.index("time_stretch")
+        i, j = names.index("pitch_shift"), names.index("time_stretch")
         out[:, :-1] = ((a == i) & (b == j)) | ((a == j) & (b == i))
         return out
 
+# %% ../nbs/03_pipeline.ipynb #0e9f1166
 def sample_pipeline(batch_size: int, # examples in the batch
                     generator: torch.Generator | None = None, # CPU generator: structure, then view 1's and view 2's parameters
-                    mode: str = "uniform", # "uniform": k ~ U{1..7}; "bernoulli": first always, others with probability p
+                    mode: str = "uniform", # "uniform": k ~ U{1..A}; "bernoulli": first always, others with probability p
                     p: float = 0.5, # Bernoulli probability of each augmentation after the first
                     device=None, # where the parameters (and `apply`'s work) live
                     sample_rate: int = 16000,
-                    augmentations: nn.ModuleDict | None = None, # default: the paper's ranges
+                    augmentations: nn.ModuleDict | None = None, # the modules, in label order (a run passes its own; default: new ones)
                    ) -> Pipeline:
     "Sample the structure and both views' parameters for a batch; everything is drawn on the CPU, then moved."
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -136,6 +147,6 @@ def sample_pipeline(batch_size: int, # examples in the batch
     if generator is not None and generator.device.type != "cpu":
         raise ValueError("sample_pipeline: generator must be a CPU torch.Generator (draws are made on the CPU, then moved)")
     augs = augmentations if augmentations is not None else default_augmentations(sample_rate, device)
-    order = sample_structure(batch_size, generator, mode, p)
-    params = tuple({n: augs[n].sample_params(batch_size, generator, device) for n in AUGMENTATIONS} for _view in range(2))
+    order = sample_structure(batch_size, generator, mode, p, len(augs))
+    params = tuple({n: a.sample_params(batch_size, generator, device) for n, a in augs.items()} for _view in range(2))
     return Pipeline(order, params, augs, mode, torch.device(device) if device is not None else torch.device("cpu"))

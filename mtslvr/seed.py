@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['derive_seed', 'seeded_generator', 'seed_everything']
+__all__ = ['M32', 'HASH32', 'derive_seed', 'seeded_generator', 'seed_everything', 'hash32', 'as_int32', 'hash32_int32']
 
 # %% ../nbs/00a_seed.ipynb #b5977c16
 def derive_seed(*keys) -> int:
@@ -29,3 +29,30 @@ def seeded_generator(*keys) -> torch.Generator:
 def seed_everything(seed: int) -> None:
     "Seed Python's `random`, numpy and torch (all devices) for code that uses the global generators."
     random.seed(seed); np.random.seed(derive_seed(seed, "numpy") % 2**32); torch.manual_seed(seed)
+
+# %% ../nbs/00a_seed.ipynb #73da47ab
+M32 = 0xFFFFFFFF
+HASH32 = {"lowbias32": (0x7FEB352D, 0x846CA68B, 16), "lowbias32b": (0x21F0AAAD, 0x735A2D97, 15)}  # c1, c2, last shift
+
+def hash32(x: torch.Tensor, # int64 values in [0, 2^32)
+           family: str = "lowbias32", # a key of `HASH32`
+          ) -> torch.Tensor: # int64 in [0, 2^32), same shape
+    "A bijective 32-bit integer hash of int64 tensors holding 32-bit words."
+    c1, c2, s = HASH32[family]
+    # the int64 product may pass 2^63; it wraps mod 2^64 (two's complement, on CPU and GPU alike), which
+    # keeps its low 32 bits exact (checked against Python's exact integers below)
+    x = x ^ (x >> 16); x = (x * c1) & M32
+    x = x ^ (x >> 15); x = (x * c2) & M32
+    return x ^ (x >> s)
+
+def as_int32(x: torch.Tensor) -> torch.Tensor:
+    "int64 values in [0, 2^32) as int32 tensors with the same bits."
+    return torch.where(x >= 2**31, x - 2**32, x).int()
+
+def hash32_int32(x: torch.Tensor) -> torch.Tensor:
+    "`hash32(x, 'lowbias32')` on int32 tensors holding the bits: half the memory traffic, native 32-bit products."
+    c1, c2, _ = HASH32["lowbias32"]
+    # products wrap mod 2^32 (two's complement); >> on int32 is arithmetic, so mask to make it logical
+    x = x ^ ((x >> 16) & 0xFFFF); x = x * (c1 - 2**32 if c1 >= 2**31 else c1)
+    x = x ^ ((x >> 15) & 0x1FFFF); x = x * (c2 - 2**32 if c2 >= 2**31 else c2)
+    return x ^ ((x >> 16) & 0xFFFF)

@@ -7,9 +7,6 @@ Docs: https://mtslvr.github.io/mtslvr/widgets.html.md"""
 # %% ../nbs/14_widgets.ipynb #41280d0f
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -19,18 +16,13 @@ import torch
 from torch import nn
 
 from .audio import AudioError, find_data_root, load_audio, z_normalise
-from .augment import AUGMENTATIONS, make_augmentation
+from .augment import AUGMENTATIONS, Fade, make_augmentation
 from .data import AUDIO_SUFFIXES, bundled_sets, load_bundled
 from .frontend import Spectrogram3C
-from .invariance import (ABBREVIATIONS, GRIDS, InvarianceTable, check_augmentations, check_clips, encoder_names,
-                               head_weight_table, invariance_distances, is_multitask)
-from .invariance import bundled_clips as _invariance_clips  # `[N, T]` batches; `bundled_clip_files` below gives files
-from .pipeline import MODES, Pipeline, default_augmentations, sample_pipeline
-from .seed import seeded_generator
+from .pipeline import MODES, default_augmentations, sample_pipeline
 
 # %% auto #0
-__all__ = ['ALL_SETS', 'bundled_clip_files', 'envelope', 'playback', 'AugmentationExplorer', 'train_small_encoders',
-           'InvarianceInspector']
+__all__ = ['bundled_clip_files', 'envelope', 'playback', 'AugmentationExplorer']
 
 # %% ../nbs/14_widgets.ipynb #6d92e973
 def bundled_clip_files(data_root: str | Path | None = None, # the data folder (default: `find_data_root`)
@@ -103,8 +95,6 @@ def playback(waves: torch.Tensor, # `[B, T]`
     return np.clip(waves.detach().cpu().double().numpy() * gain, -1.0, 1.0), gain
 
 # %% ../nbs/14_widgets.ipynb #142bedb8
-_FADE_SHAPES = ("linear", "logarithmic", "exponential")
-
 def _fmt(v) -> str:
     "A parameter value, exactly: integers as they are, float32 values with the 9 digits that round-trip."
     return str(int(v)) if isinstance(v, int) else f"{v:.9g}"
@@ -205,7 +195,7 @@ class AugmentationExplorer:
         "Check `names` and put them into the structure widget (its observer rebuilds and redraws)."
         names = list(names)
         bad = [n for n in names if n not in AUGMENTATIONS]
-        if bad: raise ValueError(f"AugmentationExplorer: unknown augmentation(s) {bad}; choose from {AUGMENTATIONS}")
+        if bad: raise ValueError(f"AugmentationExplorer: unknown augmentation(s) {bad}; choose from {', '.join(AUGMENTATIONS)}")
         if len(set(names)) != len(names): raise ValueError(f"AugmentationExplorer: order lists an augmentation twice: {names}")
         if names == list(self.order_input.value): self.on_order()
         else: self.order_input.value = names
@@ -244,7 +234,7 @@ class AugmentationExplorer:
 
     def on_order(self, change=None):
         "Another set or order of augmentations: rebuild the parameter controls, redraw."
-        idx = [AUGMENTATIONS.index(n) for n in self.order_input.value]
+        idx = [list(AUGMENTATIONS).index(n) for n in self.order_input.value]
         order = torch.full((1, len(AUGMENTATIONS)), -1, dtype=torch.long)
         order[0, : len(idx)] = torch.tensor(idx, dtype=torch.long)
         self.pipeline.order = order
@@ -284,7 +274,7 @@ class AugmentationExplorer:
         m, style = self.augmentations[aug], dict(description_width="120px")
         desc, lay = f"{k} ({view + 1})", W.Layout(width="340px")
         if aug == "fade" and k == "shape":
-            return W.Dropdown(options=[(_FADE_SHAPES[s], s) for s in m.shapes], description=desc, style=style, layout=lay)
+            return W.Dropdown(options=[(Fade.SHAPES[s], s) for s in m.shapes], description=desc, style=style, layout=lay)
         if k in m.integer:
             lo, hi = m.limits[k]
             return W.BoundedIntText(min=int(lo), max=int(hi), description=desc, style=style, layout=lay)
@@ -359,329 +349,6 @@ class AugmentationExplorer:
         self.params_html.value = (f"<b>Parameters</b> (seed {self.seed}; playback gain {self.playback_gain:.4g}, shared by the three players)"
                                   "<table><tr><th>augmentation</th><th>parameter</th><th>view 1</th><th>view 2</th></tr>"
                                   + rows + "</table>")
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
-
-# %% ../nbs/14_widgets.ipynb #08573e9f
-def train_small_encoders(variants: Sequence[str] = ("cont_only", "mt_parallel"), # pre-training variants (`mtslvr.models`)
-                         steps: int = 40, # optimisation steps per model: a few dozen give barely-trained models
-                         out_dir: str | Path | None = None, # run folder (`<out_dir>/models/<variant>-simclr/`); None: a temporary one, removed when Python exits
-                         seed: int = 0,
-                         progress: bool = False, # tqdm bars
-                         **overrides, # `PretrainConfig` fields, e.g. width=4, out_dim=16, batch_size=8
-                        ) -> dict[str, Path]: # variant -> its `encoder.pt`
-    "Pre-train small encoders on the bundled pool with the demo's configuration (`demo_config`), fewer steps; a finished run in `out_dir` is reused."
-    from mtslvr.demo import demo_config, train_or_reuse  # lazy: the demo imports the whole training stack
-    from mtslvr.pretrain import VARIANT_NAMES
-    if isinstance(variants, str): variants = [variants]
-    if not variants: raise ValueError("train_small_encoders: no variants given; e.g. variants=('cont_only', 'mt_parallel')")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"train_small_encoders: steps must be a positive integer, got {steps!r}")
-    bad = [v for v in variants if v not in VARIANT_NAMES]
-    if bad: raise ValueError(f"train_small_encoders: unknown variant(s) {bad}; choose from {VARIANT_NAMES}")
-    if out_dir is None:  # encoders of this session only: gone with the kernel, nothing piles up in /tmp
-        out_dir = Path(tempfile.mkdtemp(prefix="mtslvr-small-encoders-"))
-        atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
-    out_dir = Path(out_dir)
-    overrides = dict(dict(width=8, out_dim=64, batch_size=16, val_every=0), **overrides)  # no validation split: every pool clip trains
-    return {v: train_or_reuse(demo_config(v, steps=steps, out_dir=out_dir, seed=seed, **overrides), progress)[0] for v in variants}
-
-# %% ../nbs/14_widgets.ipynb #f32139a8
-def _load_encoders(encoders) -> dict:
-    "`encoders` as {name: `AudioEncoder`}: files (or folders holding `*/encoder.pt`) are loaded, names from `encoder_names`."
-    from mtslvr.models import AudioEncoder
-    if isinstance(encoders, (str, Path, nn.Module)): encoders = [encoders]
-    if not isinstance(encoders, dict):
-        items, paths = list(encoders), []
-        for e in items:
-            if isinstance(e, (str, Path)) and Path(e).is_dir():
-                found = sorted(Path(e).glob("**/encoder.pt"))
-                if not found: raise FileNotFoundError(f"{e}: no encoder.pt below this folder; pass encoder files "
-                                                      "(e.g. runs/demo/models/*/encoder.pt of `mtslvr demo`) or train_small_encoders()")
-                paths += found
-            elif isinstance(e, (str, Path)): paths.append(Path(e))
-        named = encoder_names(paths)
-        encoders = {**named, **{f"model {i}": e for i, e in enumerate(items) if isinstance(e, nn.Module)}}
-    if not encoders: raise ValueError("InvarianceInspector: no encoders given; pass encoder files, {name: encoder}, "
-                                      "or train_small_encoders() for small ones trained on the bundled data")
-    out = {}
-    for name, e in encoders.items():
-        if isinstance(e, (str, Path)):
-            if not Path(e).is_file(): raise FileNotFoundError(f"{e}: encoder {name!r} not found; pass a file written by "
-                                                              "AudioEncoder.save (e.g. runs/demo/models/*/encoder.pt of `mtslvr demo`)")
-            e = AudioEncoder.load(e)
-        elif not (isinstance(e, nn.Module) and hasattr(e, "heads")):
-            raise ValueError(f"InvarianceInspector: encoder {name!r} must be an AudioEncoder or the path of a saved one, got {type(e).__name__}")
-        out[str(name)] = e
-    return out
-
-def _bundled_clip_names(name: str, part: str, n_clips: int, seed: int, data_root=None) -> list[str]:
-    "`class/file` of each clip `invariance.bundled_clips` takes, in its order (the same draw)."
-    folder = load_bundled(name, part, data_root)
-    pick = torch.randperm(len(folder), generator=seeded_generator(seed, "invariance-clips", name))[:n_clips].sort().values
-    return [f"{Path(folder.files[i]).parent.name}/{Path(folder.files[i]).name}" for i in pick.tolist()]
-
-def _clip_sets(clips, n_clips, seconds, seed, data_root) -> tuple[dict, dict, bool]:
-    "({set: `[N, T]`}, {set: clip names}, whether the sets are bundled ones) from what `InvarianceInspector` accepts."
-    if clips is None or isinstance(clips, str) or (isinstance(clips, (list, tuple)) and clips and all(isinstance(c, str) for c in clips)):
-        names = list(bundled_sets(data_root)) if clips is None else [clips] if isinstance(clips, str) else list(clips)
-        sets = {s: _invariance_clips(s, "test", n_clips, seconds, seed, data_root) for s in names}
-        return sets, {s: _bundled_clip_names(s, "test", n_clips, seed, data_root) for s in names}, True
-    if isinstance(clips, torch.Tensor): clips = {"clips": clips}
-    if not isinstance(clips, dict) or not clips:
-        raise ValueError("InvarianceInspector: clips must be None (the bundled sets), set names, a tensor [N, T] or "
-                         f"{{set: [N, T]}}, got {type(clips).__name__ if not isinstance(clips, dict) else 'an empty dict'}")
-    sets = {str(s): check_clips(c) for s, c in clips.items()}
-    return sets, {s: [f"clip {i}" for i in range(len(c))] for s, c in sets.items()}, False
-
-# %% ../nbs/14_widgets.ipynb #9a9a11b0
-_HEAD_COLOURS = {"contrastive": "#1f77b4", "predictive": "#ff7f0e", "shared": "#2ca02c"}
-_PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")
-_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
-ALL_SETS = "all sets"
-
-class InvarianceInspector:
-    "Table 5 as a heatmap per model and head, each augmentation's per-clip distances at any grid value (contrastive next to predictive), and Table 6's head weights per set."
-    def __init__(self,
-                 encoders, # {name: `AudioEncoder` or file}, files (names: `encoder_names`), a folder holding `*/encoder.pt`, or one encoder
-                 clips=None, # None: `n_clips` test clips of every bundled set; set names; a tensor `[N, T]`; or {set: `[N, T]`}
-                 augmentations: str | Sequence[str] | None = None, # None: all seven
-                 n_values: int = 8, # grid values per augmentation (`GRIDS`)
-                 n_clips: int = 16, seconds: float = 1.0, # bundled clips per set and their length (`invariance.bundled_clips`)
-                 seed: int = 0, # which bundled clips, and the noise realisations
-                 n_tasks: int = 200, # few-shot tasks per set for the head weights (0: no head weights)
-                 weight_sets: Sequence[str] | None = None, # bundled sets for the head weights; None: the clips' sets if bundled, else all
-                 data_root: str | Path | None = None,
-                 batch_size: int = 64, shrinkage: float | str = "ledoit-wolf", # see `invariance_distances`
-                ):
-        import ipywidgets as W
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-        if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 0:
-            raise ValueError(f"InvarianceInspector: n_tasks must be an integer >= 0, got {n_tasks!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"InvarianceInspector: seed must be an integer >= 0, got {seed!r}")
-        self.models = _load_encoders(encoders)
-        self.augmentations = check_augmentations(augmentations)
-        self.n_values, self.seed = n_values, seed
-        self.clips, self.clip_names, bundled = _clip_sets(clips, n_clips, seconds, seed, data_root)
-        rates = {getattr(getattr(m, "frontend", None), "sample_rate", 16000) for m in self.models.values()}
-        self.sample_rate = next(iter(rates)) if len(rates) == 1 else None   # invariance_distances rejects mixed rates
-        # every distance, once: each set's augmented batches are made once and encoded by all models
-        t0 = time.perf_counter()
-        self.distances = {s: invariance_distances(self.models, c, self.augmentations, n_values, batch_size=batch_size,
-                                                  shrinkage=shrinkage, seed=seed) for s, c in self.clips.items()}
-        self.compute_seconds = time.perf_counter() - t0
-        first = self.distances[next(iter(self.clips))]
-        self.rows = [(m, h) for m in self.models for h in first[m][self.augmentations[0]]]   # (model, head label)
-        self.head_weight_table = None
-        multi = [m for m, enc in self.models.items() if is_multitask(enc)]
-        if n_tasks and multi:
-            sets = list(weight_sets) if weight_sets is not None else list(self.clips) if bundled else None
-            self.head_weight_table = head_weight_table({m: self.models[m] for m in multi}, data_root, sets, n_tasks=n_tasks, seed=seed)
-        self._quiet = False
-        # controls
-        self.set_select = W.Dropdown(options=([ALL_SETS] if len(self.clips) > 1 else []) + list(self.clips), description="set",
-                                     layout=W.Layout(width="260px"))
-        self.augmentation_select = W.Dropdown(options=[(f"{a} ({ABBREVIATIONS[a]})", a) for a in self.augmentations],
-                                              description="augmentation", style=dict(description_width="100px"),
-                                              layout=W.Layout(width="320px"))
-        self.value_slider = W.SelectionSlider(options=self._value_options(self.augmentations[0]), value=0,
-                                              description=self._parameter(self.augmentations[0]), continuous_update=False,
-                                              style=dict(description_width="140px"), layout=W.Layout(width="520px"))
-        self.clip_select = W.Dropdown(description="hear clip", layout=W.Layout(width="420px"))
-        self.player = W.Output()
-        self.summary = W.HTML()
-        # figures
-        labels = [f"{m} / {h}" for m, h in self.rows]
-        hm = go.Heatmap(z=[[0.0] * (len(self.augmentations) + 1)] * len(labels), x=[ABBREVIATIONS[a] for a in self.augmentations] + ["Avg"],
-                        y=labels, colorscale="Viridis", texttemplate="%{text}", colorbar=dict(title=dict(text="distance")))
-        self.heatmap = go.FigureWidget(go.Figure(hm).update_layout(
-            height=140 + 30 * len(labels), width=980, yaxis_autorange="reversed", margin=dict(l=40, r=20, t=50, b=40)))
-        fig = make_subplots(rows=1, cols=2, column_widths=[0.35, 0.65], horizontal_spacing=0.08, subplot_titles=[" ", " "])
-        models = list(self.models)
-        for col, kind in ((1, "scatter"), (2, "bar")):
-            for m, h in self.rows:
-                style = dict(name=f"{m} / {h}", legendgroup=f"{m} / {h}", showlegend=col == 1, row=1, col=col)
-                if kind == "scatter":
-                    fig.add_scatter(x=[], y=[], mode="lines+markers", line=dict(color=_HEAD_COLOURS.get(h), dash=_DASHES[models.index(m) % len(_DASHES)]), **style)
-                else:
-                    fig.add_bar(x=[], y=[], marker=dict(color=_HEAD_COLOURS.get(h), pattern_shape=_PATTERNS[models.index(m) % len(_PATTERNS)]), **style)
-        fig.update_layout(height=480, width=980, barmode="group", margin=dict(l=50, r=20, t=90, b=40),
-                          legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0), title=dict(font=dict(size=14), y=0.98))
-        fig.update_xaxes(type="category", tickangle=-60, col=2)   # one bar group per clip, named `set i` (hover: the file)
-        fig.update_yaxes(title_text="Mahalanobis distance", col=1)
-        self.figure = go.FigureWidget(fig)
-        self.weights_figure = go.FigureWidget(self.head_weight_table.figure().update_layout(width=980)) if self.head_weight_table else None
-        note = ("no head weights (n_tasks=0)" if not n_tasks else "no head weights: none of these encoders is multi-task "
-                "(cont_only, pred_only and mt_simple have no separate heads)") if self.weights_figure is None else (
-                f"<b>Head weights</b> (Table 6): share of the mean |weight| of {n_tasks} per-task linear classifiers "
-                "(5-way 1-shot) on each head's features; each model's two rows sum to 1 per set")
-        self.weights_html = W.HTML(note)
-        # handlers
-        self.set_select.observe(self.on_set, names="value")
-        self.augmentation_select.observe(self.on_augmentation, names="value")
-        self.value_slider.observe(self.on_value, names="value")
-        self.clip_select.observe(self.on_clip, names="value")
-        self.heatmap.data[0].on_click(self.on_cell)
-        self.widget = W.VBox([
-            W.HTML("<b>Invariance inspector</b>: how far each head's features move when a clip is augmented "
-                   "(Mahalanobis distance in units of the clean clips' spread; lower = more invariant). "
-                   "Click a column of the heatmap, or choose an augmentation, then a grid value."),
-            self.summary, self.set_select, self.heatmap,
-            W.HBox([self.augmentation_select, self.value_slider]), self.figure,
-            W.HBox([self.clip_select, self.player]),
-            self.weights_html] + ([self.weights_figure] if self.weights_figure is not None else []))
-        self.on_set()
-
-    # ---- state -------------------------------------------------------------------------------
-    def _parameter(self, aug: str) -> str: return " = ".join(GRIDS[aug].parameter)
-
-    def _value_options(self, aug: str) -> list:
-        return [(f"{v:.4g}", j) for j, v in enumerate(GRIDS[aug].values(self.n_values).tolist())]
-
-    @property
-    def set(self) -> str: return self.set_select.value
-
-    @property
-    def augmentation(self) -> str: return self.augmentation_select.value
-
-    @property
-    def value_index(self) -> int: return int(self.value_slider.value)
-
-    @property
-    def value(self) -> float:
-        "The chosen grid value of the chosen augmentation's parameter."
-        return float(GRIDS[self.augmentation].values(self.n_values)[self.value_index])
-
-    def _sets(self) -> list: return list(self.clips) if self.set == ALL_SETS else [self.set]
-
-    def scores(self, set: str | None = None) -> dict: # {model: {head label: {augmentation: mean distance}}}
-        "Mean distance over clips and grid values, averaged over the sets for `ALL_SETS`: what `invariance_scores` gives on the same clips."
-        sets = list(self.clips) if (set or self.set) == ALL_SETS else [set or self.set]
-        return {m: {h: {a: float(np.mean([self.distances[s][m][a][h].mean().item() for s in sets])) for a in self.augmentations}
-                    for mm, h in self.rows if mm == m} for m in self.models}
-
-    @property
-    def table(self) -> InvarianceTable:
-        "The heatmap's numbers as the paper's Table 5 (rows `model / head`)."
-        return InvarianceTable(self.scores())
-
-    def clip_distances(self) -> dict: # {"model / head": `[N]` float64} over the clips of the chosen set(s)
-        "Per-clip distances at the chosen augmentation and grid value."
-        return {f"{m} / {h}": torch.cat([self.distances[s][m][self.augmentation][h][self.value_index] for s in self._sets()])
-                for m, h in self.rows}
-
-    def curves(self) -> dict: # {"model / head": `[n_values]`}: mean over clips (of each set, then over sets)
-        "Mean distance at each grid value of the chosen augmentation."
-        return {f"{m} / {h}": torch.stack([self.distances[s][m][self.augmentation][h].mean(1) for s in self._sets()]).mean(0)
-                for m, h in self.rows}
-
-    def augmented(self, set: str, i: int) -> tuple[torch.Tensor, torch.Tensor]: # clean `[T]` (z-normalised), augmented `[T]`
-        "Clip `i` of `set` as the analysis saw it, and augmented at the chosen grid value (the parameters the analysis used)."
-        clips = self.clips[set]
-        N, j = len(clips), self.value_index
-        params = {k: v[j * N + i: j * N + i + 1] for k, v in GRIDS[self.augmentation].params(self.n_values, N, self.seed).items()}
-        x = z_normalise(clips[i: i + 1])
-        with torch.no_grad(): y = make_augmentation(self.augmentation, self.sample_rate or 16000)(x, params=params)
-        return x[0], y[0]
-
-    @property
-    def state(self) -> dict:
-        "Everything shown, as plain values."
-        t = self.table
-        return dict(set=self.set, augmentation=self.augmentation, parameter=self._parameter(self.augmentation),
-                    value=self.value, value_index=self.value_index, n_values=self.n_values, seed=self.seed,
-                    clips={s: len(c) for s, c in self.clips.items()}, rows=t.rows, columns=t.columns,
-                    table=t.values.round(6).tolist(),
-                    clip_distances={k: v.round(decimals=6).tolist() for k, v in self.clip_distances().items()},
-                    head_weights=None if self.head_weight_table is None else self.head_weight_table.weights,
-                    clip=list(self.clip_select.value))
-
-    # ---- handlers: the widgets call them; code and tests can too ------------------------------
-    def on_set(self, change=None):
-        "Another set (or all): the heatmap, the curves, the per-clip bars and the clip list follow."
-        t = self.table
-        with self.heatmap.batch_update():
-            self.heatmap.data[0].z = t.values.tolist()
-            self.heatmap.data[0].text = np.round(t.values, 2).tolist()
-            self.heatmap.layout.title.text = (f"Table 5, {'mean over ' + str(len(self.clips)) + ' sets' if self.set == ALL_SETS else self.set}: "
-                                              f"mean distance over clips and {self.n_values} grid values (lower = more invariant)")
-            self.heatmap.layout.title.font.size = 14
-        names = [(f"{s}: {n}" if self.set == ALL_SETS else n, (s, i)) for s in self._sets() for i, n in enumerate(self.clip_names[s])]
-        self._quiet = True
-        try:
-            keep = self.clip_select.value
-            self.clip_select.options = names
-            self.clip_select.value = keep if keep in [v for _, v in names] else names[0][1]
-        finally: self._quiet = False
-        self.refresh()
-
-    def on_augmentation(self, change=None):
-        "Another augmentation: the grid slider shows its parameter's values (same grid position), the figures follow."
-        j = self.value_index
-        self._quiet = True
-        try:
-            self.value_slider.options = self._value_options(self.augmentation)
-            self.value_slider.value = min(j, self.n_values - 1)
-            self.value_slider.description = self._parameter(self.augmentation)
-        finally: self._quiet = False
-        self.refresh()
-
-    def on_value(self, change=None):
-        "Another grid value: the per-clip bars and the player follow."
-        if not self._quiet: self.refresh()
-
-    def on_clip(self, change=None):
-        "Another clip to hear: clean and augmented at the chosen value."
-        if not self._quiet: self._play()
-
-    def on_cell(self, trace=None, points=None, state=None):
-        "A click on the heatmap: its column's augmentation is chosen (the Avg column changes nothing)."
-        xs = list(getattr(points, "xs", []) or [])
-        abbr = {ABBREVIATIONS[a]: a for a in self.augmentations}
-        if xs and xs[0] in abbr: self.augmentation_select.value = abbr[xs[0]]   # its observer redraws
-
-    # ---- drawing -----------------------------------------------------------------------------
-    def refresh(self):
-        "Update the curves, the per-clip bars, the summary and the player from the current choices."
-        grid = GRIDS[self.augmentation].values(self.n_values).tolist()
-        curves, per_clip, n = self.curves(), self.clip_distances(), len(self.rows)
-        x = [f"{s} {i}" for s, i in (v for _, v in self.clip_select.options)]
-        files = [f"{s}: {self.clip_names[s][i]}" for s, i in (v for _, v in self.clip_select.options)]
-        where = "all sets" if self.set == ALL_SETS else self.set
-        with self.figure.batch_update():
-            for r, k in enumerate(curves):
-                self.figure.data[r].x, self.figure.data[r].y = grid, curves[k].tolist()
-                self.figure.data[n + r].x, self.figure.data[n + r].y = x, per_clip[k].tolist()
-                self.figure.data[n + r].hovertext = files
-            self.figure.layout.shapes = [dict(type="line", xref="x", yref="paper", x0=self.value, x1=self.value, y0=0, y1=1,
-                                              line=dict(color="#888", dash="dot"))]
-            self.figure.layout.annotations[0].text = f"mean over clips vs {self._parameter(self.augmentation)}"
-            self.figure.layout.annotations[1].text = f"per clip at {self._parameter(self.augmentation)} = {self.value:.4g}"
-            self.figure.layout.title.text = f"{self.augmentation} on {where}"
-            self.figure.layout.xaxis.title.text = self._parameter(self.augmentation)
-        ident = GRIDS[self.augmentation].identity
-        self.summary.value = (f"{len(self.models)} encoder(s), {sum(len(c) for c in self.clips.values())} clips in {len(self.clips)} set(s) "
-                              f"({', '.join(f'{s}: {len(c)}' for s, c in self.clips.items())}), {self.n_values} grid values per augmentation, "
-                              f"seed {self.seed}; distances computed in {self.compute_seconds:.1f} s. "
-                              f"<b>{self.augmentation}</b>: {self._parameter(self.augmentation)} from {GRIDS[self.augmentation].low:g} "
-                              f"to {GRIDS[self.augmentation].high:g}" + ("" if ident is None else f" (identity {ident:g}, not in the grid)"))
-        self._play()
-
-    def _play(self):
-        from IPython.display import Audio, HTML
-        s, i = self.clip_select.value
-        x, y = self.augmented(s, i)
-        a, gain = playback(torch.stack([x, y]))
-        self.audio = {"clean": Audio(a[0], rate=self.sample_rate or 16000, normalize=False),
-                      "augmented": Audio(a[1], rate=self.sample_rate or 16000, normalize=False)}
-        self.player.outputs = ()
-        for k, v in self.audio.items():
-            self.player.append_display_data(HTML(f"<small>{k}</small>"))
-            self.player.append_display_data(v)
 
     def _ipython_display_(self):
         from IPython.display import display

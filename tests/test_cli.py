@@ -46,7 +46,7 @@ def test_demo_end_to_end_on_a_tiny_data_root_with_a_bad_file(tmp_path):
 
 def test_demo_with_a_missing_folder_fails_clearly(tmp_path):
     r = run("demo", "--data", str(tmp_path / "nope"))
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "no such data folder" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -60,7 +60,7 @@ def _metaaudio_split(path):
 def test_splits_convert_refuses_pickle_without_opt_in(tmp_path):
     _metaaudio_split(tmp_path / "esc.npy")
     r = run("splits", "convert", str(tmp_path / "esc.npy"), str(tmp_path / "esc.json"))
-    assert r.returncode == 1 and "--allow-pickle" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "--allow-pickle" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "esc.json").exists()
 
 
@@ -72,7 +72,7 @@ def test_splits_convert_with_opt_in(tmp_path):
     d = json.loads((tmp_path / "esc.json").read_text())
     assert (d["train"], d["val"], d["test"]) == (["a", "b", "c"], ["d"], ["e", "f"])
     r = run("splits", "convert", str(tmp_path / "esc.npy"), str(tmp_path / "esc.json"), "--allow-pickle")
-    assert r.returncode == 1 and "--force" in r.stderr
+    assert r.returncode == 2 and "--force" in r.stderr
 
 
 def _tiny_encoder(path, variant):
@@ -85,25 +85,32 @@ def _tiny_encoder(path, variant):
 def test_invariance_on_saved_encoders(tmp_path):
     a = _tiny_encoder(tmp_path / "mt_split-simclr" / "encoder.pt", "mt_split")
     b = _tiny_encoder(tmp_path / "cont.pt", "cont_only")
-    r = run("invariance", str(a), str(b), "--set", "keywords", "--clips", "4", "--seconds", "0.5", "--values", "2",
-            "--tasks", "10", "--out", str(tmp_path / "run"))
+    r = run("invariance", str(a), str(b), "--set", "sets=keywords", "--set", "n_clips=4", "--set", "seconds=0.5",
+            "--set", "n_values=2", "--set", "n_tasks=10", "--set", f"out_dir={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "| PS | FD | WN | MN | TM | TS1 | TS2 | Avg |" in r.stdout
     for row in ("mt_split-simclr / contrastive", "mt_split-simclr / predictive", "cont / contrastive"):
         assert f"| {row} |" in r.stdout
     assert "| keywords | Avg |" in r.stdout  # head weights: only the multi-task model
-    assert {p.name for p in (tmp_path / "run").iterdir()} == {"grids.md", "summary.json"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"grids.md", "summary.json", "plotly.min.js"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
                                                                              for e in ("md", "csv", "html")}
 
 
 def test_invariance_bad_input_fails_clearly(tmp_path):
     r = run("invariance", str(tmp_path / "missing.pt"))
-    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     enc = _tiny_encoder(tmp_path / "m.pt", "mt_split")
-    r = run("invariance", str(enc), "--set", "nope", "--out", str(tmp_path / "run"))
-    assert r.returncode == 1 and "unknown bundled set 'nope'" in r.stderr and "Traceback" not in r.stderr
-    r = run("invariance", str(enc), "--set", "keywords", "--clips", "1", "--out", str(tmp_path / "run"))
-    assert r.returncode == 1 and "n_clips" in r.stderr
+    r = run("invariance", str(enc), "--set", "sets=nope", "--set", f"out_dir={tmp_path / 'run'}")
+    assert r.returncode == 2 and "no set 'nope'" in r.stderr and "Traceback" not in r.stderr
+    r = run("invariance", str(enc), "--set", "n_clips=1")
+    assert r.returncode == 2 and "n_clips" in r.stderr
+    # the grammar before one grammar for every command: a one-line hint to the field
+    r = run("invariance", str(enc), "--set", "keywords")
+    assert r.returncode == 2 and "--set sets=keywords" in r.stderr and "Traceback" not in r.stderr
+    r = run("invariance", str(enc), "--clips", "4")
+    assert r.returncode == 2 and "--set n_clips=VALUE" in r.stderr
+
+
 def test_evaluate_a_saved_encoder(tmp_path):
     import json
     enc = _tiny_encoder(tmp_path / "tiny-run" / "encoder.pt", "mt_split")
@@ -121,7 +128,7 @@ def test_evaluate_a_saved_encoder(tmp_path):
 def test_evaluate_fails_clearly_on_bad_input(tmp_path, capsys):
     from mtslvr.cli import main
     r = run("evaluate", str(tmp_path / "missing.pt"), "--quiet")  # once through the installed command
-    assert r.returncode == 1 and "missing.pt: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "missing.pt: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr
     (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 not really a model")
     cases = [
         (["evaluate", str(tmp_path / "corrupt.pt")], ["corrupt.pt: cannot read it as an mtslvr model file"]),
@@ -132,7 +139,8 @@ def test_evaluate_fails_clearly_on_bad_input(tmp_path, capsys):
         (["evaluate", "--config", str(tmp_path / "nope.yaml")], ["nope.yaml: config file not found"]),
     ]
     for args, expected in cases:
-        assert main([*args, "--set", f"out_dir={tmp_path / 'run'}", "--quiet"]) == 1, args
+        code = 1 if "corrupt.pt" in args[1] else 2   # a damaged file: the run failed; the rest: bad input
+        assert main([*args, "--set", f"out_dir={tmp_path / 'run'}", "--quiet"]) == code, args
         err = capsys.readouterr().err
         assert err.startswith("mtslvr evaluate: error: "), err
         for e in expected: assert e in err, (args, err)

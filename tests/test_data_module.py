@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mtslvr.audio import AudioError, save_audio
-from mtslvr.data import (AudioFolder, DataWarning, FewShotSampler, Split, convert_split, load_split,
+from mtslvr.tasks import FewShotSampler
+from mtslvr.data import (AudioFolder, DataWarning, Split, convert_split, load_split,
                          pretrain_pool, seeded_generator)
 
 

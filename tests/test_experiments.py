@@ -7,7 +7,9 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from mtslvr.pretrain import config_fields
+from mtslvr.evaluate import EvalConfig
+from mtslvr.invariance import AnalysisConfig
+from mtslvr.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EXP = ROOT / "nbs" / "experiments"
@@ -23,7 +25,7 @@ def parameters_cell(nb_path):
 def test_pretrain_parameters_are_the_config_defaults():
     tree = ast.parse(parameters_cell(EXP / "pretrain.ipynb"))
     params = {t.targets[0].id: ast.literal_eval(t.value) for t in tree.body}
-    assert params == {r["name"]: r["default"] for r in config_fields()}
+    assert params == {r["name"]: r["default"] for r in PretrainConfig.fields()}
 
 
 def test_pretrain_notebook_runs_headlessly(tmp_path):
@@ -43,13 +45,13 @@ def test_unknown_parameter_is_an_error(tmp_path):
                             parameters=dict(setps=3, out_dir=str(tmp_path / "run")))
 
 
-def test_analyse_parameters_are_the_known_ones():
+def test_analyse_parameters_are_the_config_defaults_and_its_own():
     nb = json.loads((EXP / "analyse.ipynb").read_text())
     params = {t.targets[0].id for t in ast.parse(parameters_cell(EXP / "analyse.ipynb")).body}
-    check = next("".join(c["source"]) for c in nb["cells"] if "_known = {" in "".join(c["source"]))
-    known = next(ast.literal_eval(t.value) for t in ast.parse(check).body
-                 if isinstance(t, ast.Assign) and getattr(t.targets[0], "id", "") == "_known")
-    assert params == known
+    own = next("".join(c["source"]) for c in nb["cells"] if "_extras = {" in "".join(c["source"]))
+    extras = next(ast.literal_eval(t.value) for t in ast.parse(own).body
+                  if isinstance(t, ast.Assign) and getattr(t.targets[0], "id", "") == "_extras")
+    assert params == set(AnalysisConfig.field_names()) | extras
 
 
 def test_analyse_notebook_runs_headlessly(tmp_path):
@@ -57,7 +59,7 @@ def test_analyse_notebook_runs_headlessly(tmp_path):
     pm.execute_notebook(str(EXP / "analyse.ipynb"), str(out), cwd=str(EXP), progress_bar=False,
                         parameters=dict(n_clips=4, seconds=0.5, n_values=1, n_tasks=10, out_dir=str(tmp_path / "run")))
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} == {"grids.md", "summary.json"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
+    assert {p.name for p in run.iterdir()} == {"grids.md", "summary.json", "plotly.min.js"} | {f"{t}.{e}" for t in ("invariance", "head_weights")
                                                               for e in ("md", "csv", "html")}
     assert "| random mt_split / predictive |" in (run / "invariance.md").read_text()
     nb = json.loads(out.read_text())
@@ -65,11 +67,10 @@ def test_analyse_notebook_runs_headlessly(tmp_path):
 
 
 def test_analyse_unknown_parameter_is_an_error(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match=r"unknown parameter\(s\) \['n_clip'\]"):
+    with pytest.raises(pm.PapermillExecutionError, match="unknown config key 'n_clip'"):
         pm.execute_notebook(str(EXP / "analyse.ipynb"), str(tmp_path / "o.ipynb"), cwd=str(EXP), progress_bar=False,
                             parameters=dict(n_clip=3, out_dir=str(tmp_path / "run")))
 # ---- experiments/evaluate.ipynb ------------------------------------------------------------------
-from mtslvr.fewshot import EvalConfig  # noqa: E402
 
 
 def tiny_encoder(path):

@@ -120,6 +120,6 @@ def test_cli_pretrain_and_its_errors(pool, tmp_path):
     assert "encoder:" in r.stdout and (tmp_path / "out" / "encoder.pt").exists()
     r = subprocess.run([str(exe), "pretrain", "--config", str(tmp_path / "run.yaml"), "--set", "lr=fast"],
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1 and "'lr'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "'lr'" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "pretrain", "--help"], capture_output=True, text=True, timeout=300)
     assert all(f in r.stdout for f in ("variant", "batch_size", "early_stop", "mt_parallel"))

@@ -22,9 +22,11 @@ import torch
 from mtslvr.audio import z_normalise
 from mtslvr.augment import AUGMENTATIONS
 from mtslvr.frontend import Spectrogram3C
-from mtslvr.invariance import GRIDS, bundled_clips, head_weight_table, invariance_table
+from mtslvr.data import bundled_sets, load_bundled
+from mtslvr.inspector import ALL_SETS, InvarianceInspector
+from mtslvr.invariance import GRIDS, head_weight_table, invariance_table, pick_clips
 from mtslvr.models import AudioEncoder, build_encoder
-from mtslvr.widgets import ALL_SETS, AugmentationExplorer, InvarianceInspector, envelope
+from mtslvr.widgets import AugmentationExplorer, envelope
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPLORE = ROOT / "nbs" / "explore" / "augmentations.ipynb"
@@ -95,7 +97,7 @@ def _rows(z): return [list(r) for r in z]   # a heatmap's z (plotly keeps rows a
 
 def test_inspector_handlers_change_state_and_figures(tmp_path):
     sets = ("keywords", "instruments")
-    clips = {s: bundled_clips(s, n_clips=8, seconds=1.0) for s in sets}
+    clips = {s: pick_clips(load_bundled(s), 8, 1.0, key=s) for s in sets}
     split = _tiny_encoder("mt_split", clips["keywords"], 0)
     path = split.save(tmp_path / "models" / "mt_split-simclr" / "encoder.pt")        # a file, as a run leaves it
     ins = InvarianceInspector({"split": path, "simple": _tiny_encoder("mt_simple", clips["keywords"], 1)},
@@ -130,7 +132,7 @@ def test_inspector_handlers_change_state_and_figures(tmp_path):
     clean, stretched = ins.augmented("instruments", 5)
     assert torch.equal(clean, z_normalise(clips["instruments"][5])) and not torch.allclose(clean, stretched)
     # head weights: the multi-task encoder only, per set
-    hw = head_weight_table({"split": split}, sets=list(sets), n_tasks=10)
+    hw = head_weight_table({"split": split}, {s: (load_bundled(s), bundled_sets()[s].piece_seconds) for s in sets}, n_tasks=10)
     assert _rows(ins.weights_figure.data[0].z) == hw.values.tolist() and ins.state["head_weights"] == hw.weights
     with pytest.raises(FileNotFoundError, match="nowhere.pt"):
         InvarianceInspector([tmp_path / "nowhere.pt"], "keywords")
@@ -198,7 +200,7 @@ def _stop_server(proc, base, token):
 def test_explorer_renders_and_responds_in_chromium(tmp_path):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium "
-                    "(listed in scripts/debian-packages.txt; `make env` installs it when run as root, "
+                    "(listed in scripts/debian-packages.txt; `make test` installs it when run as root, "
                     "or run `apt-get install chromium`)")
     try:
         from playwright.sync_api import sync_playwright
