@@ -23,7 +23,7 @@ test: test-env
 
 # Regenerate the library, clean the notebooks and render README.md from nbs/index.ipynb.
 sync: env
-	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/python scripts/render_readme.py
+	$(BIN)/nbdev-export && $(BIN)/python scripts/experiment_parameters.py && $(BIN)/nbdev-clean && $(BIN)/python scripts/render_readme.py
 
 readme: env
 	$(BIN)/python scripts/render_readme.py

@@ -328,19 +328,25 @@ class TimeShift(Augmentation):
 # %% ../nbs/02_augment.ipynb #3046ef28
 @register_augmentation
 class TimeStretch(Augmentation):
-    "Change the speed of each example by its own `rate` (> 1 faster) keeping the pitch; crop or zero-pad the end back to T."
+    "Change the speed of each example by its own `rate` (> 1 faster) keeping the pitch; crop the end, or pad it back to T."
     name, limits = "time_stretch", {"rate": (0.25, 4.0)}
+    PADS = ("zero", "circular")  # how a sped-up (shorter) output is filled to T: zeros, or the output repeated (the authors')
 
     def __init__(self, sample_rate: int = 16000, rate: tuple = (0.5, 1.5), # sampling range (uniform)
-                 n_fft: int = 1024, hop_length: int = 256):
+                 n_fft: int = 1024, hop_length: int = 256,
+                 pad: str = "zero"): # "zero" or "circular" (the authors' `enforce_length`): see the text
         super().__init__(sample_rate)
-        self.rate, self.n_fft, self.hop_length = self._range("rate", rate), n_fft, hop_length
+        if pad not in self.PADS: raise ValueError(f"time_stretch: pad must be one of {self.PADS}, got {pad!r}")
+        self.rate, self.n_fft, self.hop_length, self.pad = self._range("rate", rate), n_fft, hop_length, pad
         self.register_buffer("window", hann_window(n_fft), persistent=False)
 
     def _draw(self, n, g): return {"rate": _uniform(n, *self.rate, g).float()}
 
     def apply(self, x, rate):
-        y, _ = time_stretch(x, rate, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window, out_length=x.shape[1])
+        T = x.shape[1]
+        y, n = time_stretch(x, rate, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window, out_length=T)
+        if self.pad == "circular" and bool((n < T).any()):   # repeat each shorter output from its start: no silent tail
+            y = y.gather(1, torch.arange(T, device=y.device) % n.clamp_max(T)[:, None])
         return y.to(x.dtype)
 
 # %% ../nbs/02_augment.ipynb #5170f185

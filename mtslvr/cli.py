@@ -71,6 +71,9 @@ def _cmd_demo(a):
 def _cmd_pretrain(a):
     from mtslvr.pretrain import PretrainConfig
     c = config_from_args(PretrainConfig, a)  # a bad config fails here, before any work
+    if a.dry_run:  # every field as the run would use it (the run folder's config.json holds the same)
+        import json
+        print(json.dumps(c.to_dict(), indent=2)); return
     from mtslvr.pretrain import pretrain
     res = pretrain(c, progress=not a.quiet)
     if res["rank"] != 0: return  # under torchrun, rank 0 reports
@@ -116,7 +119,8 @@ def _run_parser(sub, name: str, cls, help: str, description: str, func, encoders
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     if encoders: p.add_argument("encoders", nargs="*", help="AudioEncoder files, e.g. runs/pretrain/encoder.pt (or --set encoders=a.pt,b.pt)")
     p.add_argument("--config", default=None, help="YAML or JSON file of config fields (a run folder's record works too)")
-    if profiles: p.add_argument("--profile", default="demo", choices=list(cls.PROFILES), help="named defaults (default: demo)")
+    if profiles: p.add_argument("--profile", default=None, choices=list(cls.PROFILES),
+                                help="named defaults (default: none, the fields' own defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one config field, e.g. n_tasks=10000; repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=func)
@@ -152,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
-    _run_parser(sub, "pretrain", PretrainConfig, "pre-train an encoder", "Pre-train an encoder (MT-SLVR).", _cmd_pretrain, profiles=True)
+    pt = _run_parser(sub, "pretrain", PretrainConfig, "pre-train an encoder", "Pre-train an encoder (MT-SLVR).", _cmd_pretrain, profiles=True)
+    pt.add_argument("--dry-run", action="store_true", help="print the resolved config (every field) as JSON and exit")
     _run_parser(sub, "evaluate", EvalConfig, "evaluate saved encoders few-shot and write the tables",
                 "Evaluate saved AudioEncoder files (and a random-init baseline) few-shot: 5-way 1- and 5-shot on the bundled "
                 "sets' test classes by default, or on your own data. Prints the tables and writes them (.md, .csv), figures "
@@ -160,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     iv = _run_parser(sub, "invariance", AnalysisConfig, "invariance (Table 5) and head weights (Table 6) of saved encoders",
                      "Mahalanobis invariance of each head to each augmentation, on clips of the data's sets (the bundled test "
                      "classes by default), and the weight per-task classifiers give each head of multi-task encoders; prints "
-                     "the tables and writes them (.md, .csv, .html) to out_dir.", _cmd_invariance, encoders=True)
+                     "the tables and writes them (.md, .csv, .html) to out_dir. --profile paper: on the pre-training pool "
+                     "(the data's train classes), as the paper measured it.", _cmd_invariance, encoders=True, profiles=True)
     for flag, key in _MOVED.items(): iv.add_argument(flag, dest="old_" + key, default=None, help=argparse.SUPPRESS)
     cv = sub.add_parser("convert", help="convert an authors' released weight file into an mtslvr encoder file",
                         description="Read one of the MT-SLVR authors' released state_dicts (torch.load with weights_only), "

@@ -8,6 +8,7 @@ Docs: https://mtslvr.github.io/mtslvr/invariance.html.md"""
 from __future__ import annotations
 
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -27,10 +28,10 @@ from .results import AnalysisTable, HeadWeightTable, head_weight_shares, write_r
 from .seed import derive_seed, seeded_generator
 
 # %% auto #0
-__all__ = ['ABBREVIATIONS', 'GRIDS', 'check_augmentations', 'AugmentationGrid', 'grid_table', 'shrunk_covariance', 'mahalanobis',
-           'pick_clip_indices', 'pick_clips', 'analysis_heads', 'check_clips', 'invariance_distances',
-           'invariance_scores', 'InvarianceTable', 'invariance_table', 'head_weights', 'head_weight_table',
-           'AnalysisConfig', 'encoder_names', 'run_analysis']
+__all__ = ['ABBREVIATIONS', 'GRIDS', 'check_augmentations', 'AugmentationGrid', 'grid_table', 'shrunk_covariance',
+           'covariance_estimator', 'mahalanobis', 'pick_clip_indices', 'pick_clips', 'analysis_heads', 'check_clips',
+           'invariance_distances', 'invariance_scores', 'InvarianceTable', 'invariance_table', 'head_weights',
+           'head_weight_table', 'AnalysisConfig', 'encoder_names', 'run_analysis']
 
 # %% ../nbs/11_invariance.ipynb #f055281f
 ABBREVIATIONS = {"pitch_shift": "PS", "fade": "FD", "white_noise": "WN", "mixed_noise": "MN",
@@ -104,7 +105,7 @@ def grid_table(n_values: int = 8, digits: int = 3) -> str:
 
 # %% ../nbs/11_invariance.ipynb #7493493f
 def shrunk_covariance(feats: torch.Tensor, # `[N, D]` features of the clean clips of a set
-                      shrinkage: float | str = "ledoit-wolf", # "ledoit-wolf" (estimated) or a fixed weight in [0, 1]
+                      shrinkage: float | str = "auto", # "auto" (sample if N >= 2D, else Ledoit-Wolf), "ledoit-wolf" or a weight in [0, 1]
                       ridge: float = 1e-6, # plus `ridge * mean(f^2)` on the diagonal: a floor relative to the features' scale
                      ) -> tuple[torch.Tensor, float]: # float64 `[D, D]`, the shrinkage weight used
     "`(1 - a) S + a (tr S / D) I + ridge * mean(f^2) I`: the sample covariance `S` (divided by N) shrunk towards a scaled identity."
@@ -113,8 +114,9 @@ def shrunk_covariance(feats: torch.Tensor, # `[N, D]` features of the clean clip
     n, p = feats.shape
     if n < 2: raise ValueError(f"feats: a covariance needs at least 2 clips, got {n}")
     if not torch.isfinite(feats).all(): raise ValueError("feats: non-finite values (NaN or inf): check the encoder and the clips")
-    if not (shrinkage == "ledoit-wolf" or (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0 <= shrinkage <= 1)):
-        raise ValueError(f"shrinkage must be 'ledoit-wolf' or a number in [0, 1], got {shrinkage!r}")
+    if not (shrinkage in ("auto", "ledoit-wolf") or (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0 <= shrinkage <= 1)):
+        raise ValueError(f"shrinkage must be 'auto', 'ledoit-wolf' or a number in [0, 1], got {shrinkage!r}")
+    if shrinkage == "auto": shrinkage = 0.0 if n >= 2 * p else "ledoit-wolf"
     if not (isinstance(ridge, (int, float)) and ridge >= 0): raise ValueError(f"ridge must be a number >= 0, got {ridge!r}")
     f = feats.double()
     x = f - f.mean(0)
@@ -128,6 +130,11 @@ def shrunk_covariance(feats: torch.Tensor, # `[N, D]` features of the clean clip
     else: a = float(shrinkage)
     eye = torch.eye(p, dtype=torch.float64, device=f.device)
     return (1 - a) * S + (a * mu + ridge * f.pow(2).mean()) * eye, a
+
+def covariance_estimator(n: int, d: int, shrinkage: float | str = "auto", weight: float | None = None) -> dict:
+    "What estimated a covariance of `n` clips of `d` features: {estimator, n, d, weight} (for the tables' notes)."
+    est = ("sample" if n >= 2 * d else "ledoit-wolf") if shrinkage == "auto" else "ledoit-wolf" if shrinkage == "ledoit-wolf" else "fixed"
+    return dict(estimator=est, n=int(n), d=int(d), weight=None if weight is None else float(weight))
 
 def mahalanobis(diff: torch.Tensor, # `[M, D]` differences f(x) - f(t(x))
                 chol: torch.Tensor, # `[D, D]` lower Cholesky factor of Sigma (`torch.linalg.cholesky`)
@@ -201,9 +208,10 @@ def invariance_distances(model, # an `AudioEncoder` (anything with `.heads` and 
                          n_values: int = 8, # grid values per augmentation (`GRIDS`)
                          heads: str | Sequence[str] | None = None, # None: `analysis_heads(model)`
                          batch_size: int = 64, # clips per batch (each batch: one augmentation at one grid value)
-                         shrinkage: float | str = "ledoit-wolf", ridge: float = 1e-6, # see `shrunk_covariance`
+                         shrinkage: float | str = "auto", ridge: float = 1e-6, # see `shrunk_covariance`
                          seed: int = 0, # the noise realisations
                          normalise: bool = True, # z-normalise each clip first, as pre-training does before augmenting
+                         covariance: dict | None = None, # filled with {name: {head label: `covariance_estimator`}} if given
                         ) -> dict: # {augmentation: {head label: float64 `[n_values, N]`}} ({name: that} for several models)
     "Mahalanobis distance between f(x) and f(t(x)) for every clip, grid value, augmentation and head; Sigma per head from the clean clips."
     single = not isinstance(model, dict)
@@ -227,7 +235,14 @@ def invariance_distances(model, # an `AudioEncoder` (anything with `.heads` and 
         cuts = [round(k * N / n_b) for k in range(n_b + 1)]
         bounds = list(zip(cuts[:-1], cuts[1:]))
         clean = {m: _features(enc, x.to(dev[m]), names[m], bounds) for m, enc in models.items()}   # {head: [N, D]}
-        chol = {m: {h: _factor(shrunk_covariance(f, shrinkage, ridge)[0]) for h, f in clean[m].items()} for m in models}
+        chol = {m: {} for m in models}
+        for m in models:
+            for h, f in clean[m].items():
+                sigma, w = shrunk_covariance(f, shrinkage, ridge)
+                chol[m][h] = _factor(sigma)
+                if covariance is not None:
+                    for lab in (l for l, hh in labels[m].items() if hh == h):
+                        covariance.setdefault(m, {})[lab] = covariance_estimator(*f.shape, shrinkage, w)
         out = {m: {} for m in models}
         for a in augs:
             aug = make_augmentation(a, next(iter(rates))).to(x.device)
@@ -248,13 +263,21 @@ def invariance_distances(model, # an `AudioEncoder` (anything with `.heads` and 
 
 def invariance_scores(model, # an encoder, or {name: encoder} (see `invariance_distances`)
                       clips: torch.Tensor, # `[N, T]`, or {set: `[N_s, T_s]`}: each set its own Sigma, scores averaged over sets
-                      augmentations=None, n_values: int = 8, **kwargs,
+                      augmentations=None, n_values: int = 8,
+                      covariance: dict | None = None, # filled with {name: {head label: {set: `covariance_estimator`}}} if given
+                      **kwargs,
                      ) -> dict: # {head label: {augmentation: mean distance}} ({name: that} for several models)
     "Mean Mahalanobis distance over clips and grid values, per head and augmentation (lower = more invariant)."
     sets = clips if isinstance(clips, dict) else {"": clips}
     if not sets: raise ValueError("clips: no sets given")
     single = not isinstance(model, dict)
-    per_set = [invariance_distances({"": model} if single else model, c, augmentations, n_values, **kwargs) for c in sets.values()]
+    per_set, cov = [], {}
+    for s, c in sets.items():
+        cs = {}
+        per_set.append(invariance_distances({"": model} if single else model, c, augmentations, n_values, covariance=cs, **kwargs))
+        for m, heads in cs.items():
+            for lab, info in heads.items(): cov.setdefault(m, {}).setdefault(lab, {})[s] = info
+    if covariance is not None: covariance.update(cov[""] if single else cov)
     out = {m: {lab: {a: float(np.mean([p[m][a][lab].mean().item() for p in per_set])) for a in dists}
                for lab in next(iter(dists.values()))} for m, dists in per_set[0].items()}
     return out[""] if single else out
@@ -263,7 +286,9 @@ def invariance_scores(model, # an encoder, or {name: encoder} (see `invariance_d
 class InvarianceTable(AnalysisTable):
     "The paper's Table 5: rows `model / head`, columns PS FD WN MN TM TS1 TS2 Avg; mean Mahalanobis distance, lower = more invariant."
     def __init__(self, scores: dict, # {model: {head label: {augmentation: distance}}} (`invariance_scores` per model)
-                 title: str = "Invariance: mean Mahalanobis distance (lower = more invariant)"):
+                 title: str = "Invariance: mean Mahalanobis distance (lower = more invariant)",
+                 covariance: dict | None = None, # {model: {head label: {set: `covariance_estimator`}}}: noted under the table
+                ):
         if not scores: raise ValueError("InvarianceTable: no models")
         rows, vals = [], []
         augs = [a for a in AUGMENTATIONS if any(a in d for s in scores.values() for d in s.values())]
@@ -273,7 +298,24 @@ class InvarianceTable(AnalysisTable):
                 if missing: raise ValueError(f"InvarianceTable: {m} / {h} has no score for {missing}")
                 rows.append(f"{m} / {h}"); vals.append([d[a] for a in augs] + [float(np.mean([d[a] for a in augs]))])
         super().__init__(vals, rows, [ABBREVIATIONS[a] for a in augs] + ["Avg"], title, "distance", best="min")
-        self.scores = scores
+        self.scores, self.covariance = scores, dict(covariance or {})
+
+    def covariance_note(self) -> str:
+        "One line: which estimator gave the covariances, with N, D and the shrinkage weights' range."
+        infos = [i for heads in self.covariance.values() for sets in heads.values() for i in sets.values()]
+        if not infos: return ""
+        span = lambda v: f"{min(v):.3g}" if min(v) == max(v) else f"{min(v):.3g}-{max(v):.3g}"
+        parts = []
+        for est in sorted({i["estimator"] for i in infos}):
+            sel = [i for i in infos if i["estimator"] == est]
+            w = [i["weight"] for i in sel if i["weight"] is not None]
+            parts.append(f"{est} for {len(sel)} (head, set) pairs: N = {span([i['n'] for i in sel])} clips, "
+                         f"D = {span([i['d'] for i in sel])}" + (f", shrinkage weight {span(w)}" if w and est != "sample" else ""))
+        return "Covariance of the clean features: " + "; ".join(parts) + " (sample covariance when N >= 2D)."
+
+    def to_markdown(self, digits: int = 2) -> str:
+        note = self.covariance_note()
+        return super().to_markdown(digits) + (f"\n\n{note}" if note else "")
 
 def invariance_table(models: dict, # {name: `AudioEncoder`, or its `invariance_scores` dict}
                      clips: torch.Tensor | dict | None = None, # `[N, T]` or {set: `[N_s, T]`}; needed for encoders
@@ -281,8 +323,9 @@ def invariance_table(models: dict, # {name: `AudioEncoder`, or its `invariance_s
     "Table 5 for several models: the encoders' `invariance_scores` on `clips` (augmented once for all), rows `model / head`."
     encoders = {m: v for m, v in models.items() if not isinstance(v, dict)}
     if encoders and clips is None: raise ValueError(f"invariance_table: {list(encoders)} are encoders: pass clips to score them")
-    scored = invariance_scores(encoders, clips, **kwargs) if encoders else {}   # all encoders at once: one augmentation pass
-    return InvarianceTable({m: scored[m] if m in encoders else v for m, v in models.items()})
+    cov = {}
+    scored = invariance_scores(encoders, clips, covariance=cov, **kwargs) if encoders else {}   # all encoders at once: one augmentation pass
+    return InvarianceTable({m: scored[m] if m in encoders else v for m, v in models.items()}, covariance=cov)
 
 # %% ../nbs/11_invariance.ipynb #70f11c96
 def head_weights(feats, # `mtslvr.features.Features` of a set with both heads' columns (`feats.heads`)
@@ -324,16 +367,20 @@ class AnalysisConfig(Config):
     datasets: tuple[str, ...] = ()  # named sets of mtslvr.data.DATASETS, each NAME=FOLDER (instead of data)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
     part: str = "test"  # the split's classes whose clips are analysed: train, val or test
-    n_clips: int = 48  # clips per set for the invariance (at most; fewer if a set has fewer)
+    n_clips: int = 1000  # clips per set for the invariance, at most (all a set has if fewer): 2D for 500-d heads
     seconds: float = 2.0  # every clip is cut from its start or circularly padded to this length
     n_values: int = 8  # grid values per augmentation
     batch_size: int = 64  # clips per encoder call
-    shrinkage: str = "ledoit-wolf"  # covariance shrinkage: ledoit-wolf (estimated) or a fixed weight in [0, 1]
+    shrinkage: str = "auto"  # covariance: auto (sample if N >= 2D clips, else Ledoit-Wolf), ledoit-wolf, or a weight in [0, 1]
     n_tasks: int = 500  # few-shot tasks per set for the head weights (0: no head weights)
     seed: int = 0  # the clip choice, the noise realisations, the tasks
     cache: bool = False  # keep the head weights' features in out_dir/cache and reuse them
     out_dir: str = "runs/invariance"  # run folder: tables (.md, .csv, .html), grids.md, summary.json
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+
+    # the paper measured invariance on the pre-training samples (its Table 5): the pool, i.e. the train classes of a
+    # folder of sets, 10 s clips, enough clips for the plain sample covariance; head weights come from the evaluation
+    PROFILES: typing.ClassVar[dict] = {"paper": dict(part="train", n_clips=1000, seconds=10.0, n_values=8, n_tasks=0)}
 
     def validate(self):
         "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
@@ -343,10 +390,10 @@ class AnalysisConfig(Config):
         if self.variant: self.check_choice("variant", VARIANTS)
         self.check_range("n_clips", 2); self.check_range("n_values", 1); self.check_range("batch_size", 1)
         self.check_range("n_tasks", 0); self.check_range("seed", 0); self.check_range("seconds", 0, low_open=True)
-        if self.shrinkage != "ledoit-wolf":
+        if self.shrinkage not in ("auto", "ledoit-wolf"):
             try: ok = 0 <= float(self.shrinkage) <= 1
             except ValueError: ok = False
-            if not ok: self.fail("shrinkage", "ledoit-wolf or a number in [0, 1]")
+            if not ok: self.fail("shrinkage", "auto, ledoit-wolf or a number in [0, 1]")
         self.check_nonempty("data"); self.check_nonempty("out_dir"); self.check_device()
 
 # %% ../nbs/11_invariance.ipynb #de975f3f
@@ -381,7 +428,7 @@ def run_analysis(c: AnalysisConfig, # the settings
     clips = {s: pick_clips(f, c.n_clips, c.seconds, c.seed, s).to(device) for s, (f, _) in folders.items()}
     out(f"invariance: {', '.join(f'{s} {len(x)}' for s, x in clips.items())} clips of {c.seconds:g} s, "
         f"{c.n_values} values per augmentation")
-    shrink = c.shrinkage if c.shrinkage == "ledoit-wolf" else float(c.shrinkage)
+    shrink = c.shrinkage if c.shrinkage in ("auto", "ledoit-wolf") else float(c.shrinkage)
     tables = {"invariance": invariance_table(models, clips, n_values=c.n_values, batch_size=c.batch_size, shrinkage=shrink, seed=c.seed)}
     labelled = {s: (f, p) for s, (f, p) in folders.items() if len(f.classes) >= 2}
     if c.n_tasks and any(getattr(m, "is_multitask", False) for m in models.values()):
@@ -393,6 +440,7 @@ def run_analysis(c: AnalysisConfig, # the settings
     out_dir = Path(c.out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "grids.md").write_text(grid_table(c.n_values) + "\n")
     summary = dict(config=c.to_dict(), data=said, clips={s: len(x) for s, x in clips.items()},
+                   covariance=tables["invariance"].covariance,
                    models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
                    elapsed=round(time.perf_counter() - t0, 1))
     write_run(out_dir, tables, summary, out=out)

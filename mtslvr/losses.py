@@ -7,6 +7,7 @@ Docs: https://mtslvr.github.io/mtslvr/losses.html.md"""
 # %% ../nbs/07_losses.ipynb #3e4de34d
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from typing import Sequence
 
@@ -18,10 +19,10 @@ from torch import nn
 from .augment import AUGMENTATIONS
 
 # %% auto #0
-__all__ = ['METHODS', 'MLAP_MODES', 'nt_xent_with_accuracy', 'nt_xent', 'simsiam_loss', 'check_labels', 'mlap_loss', 'Block',
-           'Head', 'scaled', 'simclr_projector', 'simsiam_projector', 'simsiam_predictor', 'mlap_predictor',
-           'register_method', 'check_method', 'SimCLR', 'SimSiam', 'NonFiniteLossError', 'check_objective_output',
-           'MultiTaskObjective']
+__all__ = ['MLAP_REDUCTIONS', 'HEAD_STYLES', 'METHODS', 'MLAP_MODES', 'nt_xent_with_accuracy', 'nt_xent', 'simsiam_loss',
+           'check_labels', 'mlap_loss', 'Block', 'Head', 'scaled', 'simclr_projector', 'simsiam_projector',
+           'simsiam_predictor', 'mlap_predictor', 'register_method', 'check_method', 'SimCLR', 'SimSiam',
+           'NonFiniteLossError', 'check_objective_output', 'MultiTaskObjective']
 
 # %% ../nbs/07_losses.ipynb #22f3e2e4
 def _check_pair(a, b, names=("z1", "z2"), dims=2):
@@ -86,51 +87,69 @@ def check_labels(labels: torch.Tensor, what: str = "labels") -> None:
         raise ValueError(f"{what} must be multi-hot (0 or 1 per augmentation), found {vals}: "
                          "build them from what the pipeline applied")
 
+MLAP_REDUCTIONS = ("mean", "sum")
+
 def mlap_loss(logits: torch.Tensor, # `[B, A]` one logit per augmentation
               labels: torch.Tensor, # `[B, A]` multi-hot: 1 where the augmentation was applied
               check: bool = True, # check that labels are 0/1 (reads them on the host)
+              reduction: str = "mean", # "mean" over examples and augmentations (the authors' code) or "sum" over augmentations (eq. 3)
              ) -> torch.Tensor: # scalar
-    "Mean binary cross-entropy with logits over examples and augmentations."
+    "Binary cross-entropy with logits: the mean over examples of the mean (or sum) over augmentations."
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         raise ValueError(f"logits must be [B, A], got {tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
     if not isinstance(labels, torch.Tensor) or labels.shape != logits.shape:
         raise ValueError(f"labels must have the logits' shape {tuple(logits.shape)} ([B, A]), got "
                          f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}")
+    if reduction not in MLAP_REDUCTIONS: raise ValueError(f"mlap reduction {reduction!r}: choose one of {', '.join(MLAP_REDUCTIONS)}")
     if check: check_labels(labels)
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    return loss * logits.shape[1] if reduction == "sum" else loss   # (the sum over A is A times the mean over A)
 
 # %% ../nbs/07_losses.ipynb #2148634e
-def Block(in_dim: int, out_dim: int, bn: bool = True, relu: bool = True) -> nn.Sequential:
-    "Linear (no bias when a BN follows) + optional BatchNorm1d + optional ReLU."
-    layers = [nn.Linear(in_dim, out_dim, bias=not bn)]
+HEAD_STYLES = ("mtslvr", "authors")  # see the table: mtslvr's scaled widths, or the authors' fixed ones and BN placement
+
+def Block(in_dim: int, out_dim: int, bn: bool = True, relu: bool = True, bias: bool | None = None) -> nn.Sequential:
+    "Linear (default: no bias when a BN follows) + optional BatchNorm1d + optional ReLU."
+    layers = [nn.Linear(in_dim, out_dim, bias=(not bn) if bias is None else bias)]
     if bn: layers.append(nn.BatchNorm1d(out_dim))
     if relu: layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
-def Head(blocks: Sequence[tuple]) -> nn.Sequential:
-    "A head from a list of `(in, out, bn, relu)` blocks; consecutive sizes must chain."
+def Head(blocks: Sequence[tuple], bias: bool | None = None) -> nn.Sequential:
+    "A head from a list of `(in, out, bn, relu)` blocks; consecutive sizes must chain; `bias=True`: every Linear has one."
     for (a, b) in zip(blocks, blocks[1:]):
         if a[1] != b[0]: raise ValueError(f"head blocks do not chain: {a} then {b}")
-    return nn.Sequential(*[Block(*b) for b in blocks])
+    return nn.Sequential(*[Block(*b, bias=bias) for b in blocks])
 
 def scaled(n: int, head_dim: int, ref: int = 500) -> int:
-    "DESIGN.md's size `n` (given for a `ref`-d head) scaled to a `head_dim`-d head, at least 4."
+    "A size `n` (given for a `ref`-d head) scaled to a `head_dim`-d head, at least 4."
     return max(4, round(n * head_dim / ref))
 
-def simclr_projector(d: int) -> nn.Sequential:
+def _check_style(style):
+    if style not in HEAD_STYLES: raise ValueError(f"head style {style!r}: choose one of {', '.join(HEAD_STYLES)}")
+
+def simclr_projector(d: int, style: str = "mtslvr") -> nn.Sequential:
+    _check_style(style)
+    if style == "authors": return Head([(d, d, False, True), (d, 256, False, False)], bias=True)
     h, o = scaled(500, d), scaled(256, d)
     return Head([(d, h, True, True), (h, o, False, False)])
 
-def simsiam_projector(d: int) -> nn.Sequential:
-    h = scaled(2048, d)
-    return Head([(d, h, True, True), (h, h, True, True), (h, h, True, False)])
+def simsiam_projector(d: int, style: str = "mtslvr") -> nn.Sequential:
+    _check_style(style)
+    h = 2048 if style == "authors" else scaled(2048, d)
+    return Head([(d, h, True, True), (h, h, True, True), (h, h, True, False)], bias=True if style == "authors" else None)
 
-def simsiam_predictor(d: int) -> nn.Sequential:
-    h, b = scaled(2048, d), scaled(512, d)
-    return Head([(h, b, True, True), (b, h, False, False)])
+def simsiam_predictor(d: int, style: str = "mtslvr") -> nn.Sequential:
+    _check_style(style)
+    h, b = (2048, 512) if style == "authors" else (scaled(2048, d), scaled(512, d))
+    return Head([(h, b, True, True), (b, h, False, False)], bias=True if style == "authors" else None)
 
-def mlap_predictor(d: int, n_augmentations: int = 7, in_dim: int | None = None) -> nn.Sequential:
+def mlap_predictor(d: int, n_augmentations: int = 7, in_dim: int | None = None, style: str = "mtslvr") -> nn.Sequential:
     "MLAP head for `d`-d predictive features (`in_dim` = 2d for the pair form)."
+    _check_style(style)
+    if style == "authors":
+        s = [in_dim or d, 256, 64, 16]
+        return Head([(a, b, True, True) for a, b in zip(s, s[1:])] + [(s[-1], n_augmentations, False, False)], bias=True)
     s = [in_dim or d, scaled(256, d), scaled(64, d), scaled(16, d)]
     return Head([(a, b, False, True) for a, b in zip(s, s[1:])] + [(s[-1], n_augmentations, False, False)])
 
@@ -150,9 +169,9 @@ def check_method(method: str) -> str:
 @register_method("simclr")
 class SimCLR(nn.Module):
     "Projector + NT-Xent. `(h1, h2)` `[B, d]` -> dict(loss, cont_acc)."
-    def __init__(self, d: int, temperature: float = 0.07, gather_distributed: bool = True):
+    def __init__(self, d: int, temperature: float = 0.07, gather_distributed: bool = True, style: str = "mtslvr"):
         super().__init__()
-        self.projector, self.temperature, self.gather = simclr_projector(d), temperature, gather_distributed
+        self.projector, self.temperature, self.gather = simclr_projector(d, style), temperature, gather_distributed
     def forward(self, h1, h2):
         z = self.projector(torch.cat([h1, h2]))            # both views in one batch: one BN statistic
         loss, acc = nt_xent_with_accuracy(*z.chunk(2), self.temperature, self.gather)
@@ -161,9 +180,9 @@ class SimCLR(nn.Module):
 @register_method("simsiam")
 class SimSiam(nn.Module):
     "Projector + predictor + `simsiam_loss`. `(h1, h2)` `[B, d]` -> dict(loss, z_std)."
-    def __init__(self, d: int):
+    def __init__(self, d: int, style: str = "mtslvr"):
         super().__init__()
-        self.projector, self.predictor = simsiam_projector(d), simsiam_predictor(d)
+        self.projector, self.predictor = simsiam_projector(d, style), simsiam_predictor(d, style)
     def forward(self, h1, h2):
         z = self.projector(torch.cat([h1, h2])); p = self.predictor(z)
         (z1, z2), (p1, p2) = z.chunk(2), p.chunk(2)
@@ -195,6 +214,8 @@ class MultiTaskObjective(nn.Module):
                  mlap_mode: str = "per_view", # "per_view" (authors' code) or "pair" (paper's eq. 3)
                  n_augmentations: int | None = None, # labels per example (default: the registered augmentations)
                  nonfinite: str = "raise", # "raise": check every call (syncs); "flag": see check_objective_output
+                 heads: str = "mtslvr", # the heads' style (`HEAD_STYLES`): "mtslvr" (scaled) or "authors" (theirs exactly)
+                 mlap_reduction: str = "mean", # MLAP over augmentations: "mean" (the authors' code) or "sum" (the paper's eq. 3)
                  **method_kwargs, # e.g. temperature=0.07, gather_distributed=True for simclr
                 ):
         super().__init__()
@@ -208,15 +229,18 @@ class MultiTaskObjective(nn.Module):
         if n_augmentations is None: n_augmentations = len(AUGMENTATIONS)
         if isinstance(n_augmentations, bool) or not isinstance(n_augmentations, int) or n_augmentations < 1:
             raise ValueError(f"n_augmentations must be a positive integer, got {n_augmentations!r}")
-        self.nonfinite, self.n_augmentations = nonfinite, n_augmentations
+        _check_style(heads)
+        if mlap_reduction not in MLAP_REDUCTIONS: raise ValueError(f"mlap_reduction {mlap_reduction!r}: choose one of {', '.join(MLAP_REDUCTIONS)}")
+        self.nonfinite, self.n_augmentations, self.head_style, self.mlap_reduction = nonfinite, n_augmentations, heads, mlap_reduction
         self.variant = getattr(encoder, "variant", type(encoder).__name__)   # (for messages)
         # which losses train it: the heads it has (a variant's heads are its objectives)
         self.use_cont, self.use_mlap = "contrastive" in encoder.heads, "predictive" in encoder.heads
         dims = encoder.head_dims
+        if "style" in inspect.signature(METHODS[method]).parameters: method_kwargs = {"style": heads, **method_kwargs}
         self.method = METHODS[method](dims["contrastive"], **method_kwargs) if self.use_cont else None
         if self.use_mlap:
             d = dims["predictive"]
-            self.mlap_head = mlap_predictor(d, n_augmentations, 2 * d if mlap_mode == "pair" else d)
+            self.mlap_head = mlap_predictor(d, n_augmentations, 2 * d if mlap_mode == "pair" else d, heads)
         else: self.mlap_head = None
         self.heads = tuple(h for h, use in (("contrastive", self.use_cont), ("predictive", self.use_mlap)) if use)
 
@@ -260,7 +284,7 @@ class MultiTaskObjective(nn.Module):
                 logits = self.mlap_head(feats["predictive"])            # [2B, A]
                 y = labels.reshape(2 * B, -1) if labels.dim() == 3 else labels.repeat(2, 1)
             check = self.nonfinite == "raise"
-            out["mlap"] = mlap_loss(logits, y, check=check)
+            out["mlap"] = mlap_loss(logits, y, check=check, reduction=self.mlap_reduction)
             y = y.to(logits.dtype)
             out["mlap_acc"] = ((logits.detach() > 0) == (y > 0.5)).float().mean()
             if not check: out["labels_ok"] = ((y == 0) | (y == 1)).all()

@@ -338,15 +338,21 @@ class AudioEncoder(nn.Module):
             shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
             raise ValueError(f"AudioEncoder expects waveforms [B, T], got {shape}; use x[None] for one clip")
 
+    def spectrogram(self, wav: torch.Tensor) -> torch.Tensor:
+        "The front-end's output for `[B, T]`, always computed in float32: under AMP (autocast) an STFT, its logs and phases in bfloat16 lose too much."
+        if torch.is_autocast_enabled(wav.device.type):
+            with torch.autocast(wav.device.type, enabled=False): return self.frontend(wav.float())
+        return self.frontend(wav)
+
     def forward(self, wav: torch.Tensor, heads: Sequence[str] | str | None = None) -> dict[str, torch.Tensor]:
         "`[B, T]` waveforms -> {head: `[B, head_dims[head]]`}."
         self._check_wave(wav)
-        return self.encoder(self.frontend(wav), heads)
+        return self.encoder(self.spectrogram(wav), heads)
 
     def embed(self, wav: torch.Tensor) -> torch.Tensor:
         "`[B, T]` -> the evaluation feature `[B, out_dim]`."
         self._check_wave(wav)
-        return self.encoder.embed(self.frontend(wav))
+        return self.encoder.embed(self.spectrogram(wav))
 
     def to_dict(self) -> dict:
         "Everything `load` needs, as plain data and tensors."

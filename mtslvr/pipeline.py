@@ -23,19 +23,22 @@ __all__ = ['MODES', 'sample_structure', 'structure_labels', 'default_augmentatio
 MODES = ("uniform", "bernoulli")  # how the structure is drawn (see the text)
 
 def sample_structure(batch_size: int, generator: torch.Generator | None = None, mode: str = "uniform",
-                     p: float = 0.5, # Bernoulli probability of each augmentation after the first
+                     p: float | Sequence[float] = 0.5, # Bernoulli: probability of each augmentation after the first, or one per augmentation
                      n_augmentations: int | None = None, # A: the length of the augmentation list (default: all registered)
                     ) -> torch.Tensor:
     "`order [B, A]` long on the CPU: augmentation indices in application order, `-1` padding."
     if mode not in MODES: raise ValueError(f"sample_pipeline: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if not 0 <= p <= 1: raise ValueError(f"sample_pipeline: p must be a probability in [0, 1], got {p!r}")
     A = len(AUGMENTATIONS) if n_augmentations is None else n_augmentations
+    pa = torch.as_tensor(p, dtype=torch.float64).reshape(-1)
+    if not (len(pa) in (1, A) and bool(((pa >= 0) & (pa <= 1)).all())):
+        raise ValueError(f"sample_pipeline: p must be a probability in [0, 1], or one per augmentation ({A}), got {p!r}")
     perm = torch.rand(batch_size, A, generator=generator).argsort(1)      # a random order per example
     if mode == "uniform":
         k = torch.randint(1, A + 1, (batch_size,), generator=generator)  # how many, k ~ U{1..A}
         keep = torch.arange(A)[None] < k[:, None]
-    else:  # the first of the random order always, each other with probability p
-        keep = torch.rand(batch_size, A, generator=generator) < p
+    else:  # the first of the random order always, each other with its probability (p of the augmentation at that place)
+        u = torch.rand(batch_size, A, generator=generator)
+        keep = u < (pa if len(pa) == 1 else pa[perm]).to(u.dtype)
         keep[:, 0] = True
     # applied augmentations first, in their random order; then -1
     pos = torch.where(keep, torch.arange(A)[None], A + torch.arange(A)[None]).argsort(1)
@@ -53,12 +56,16 @@ def structure_labels(order: torch.Tensor) -> torch.Tensor:
 def default_augmentations(sample_rate: int = 16000, # Hz
                           device=None, # where the modules (their windows and tables) live
                           names: Sequence[str] | None = None, # which, in label order (default: every registered one)
+                          options: dict | None = None, # {name: constructor keyword arguments}, e.g. {"time_stretch": {"pad": "circular"}}
                          ) -> nn.ModuleDict:
     "A new set of augmentation modules with their default (paper) ranges; a run builds it once and reuses it."
     names = list(AUGMENTATIONS) if names is None else list(names)
     bad = [n for n in names if n not in AUGMENTATIONS]
     if bad or not names: raise ValueError(f"unknown augmentation(s) {bad or 'none given'}: choose from {', '.join(AUGMENTATIONS)}")
-    return nn.ModuleDict({n: make_augmentation(n, sample_rate) for n in names}).to(device or "cpu")
+    options = dict(options or {})
+    extra = [n for n in options if n not in names]
+    if extra: raise ValueError(f"default_augmentations: options for {extra}, which are not among {names}")
+    return nn.ModuleDict({n: make_augmentation(n, sample_rate, **options.get(n, {})) for n in names}).to(device or "cpu")
 
 # %% ../nbs/03_pipeline.ipynb #a8b982f8
 @dataclass
@@ -126,7 +133,7 @@ class Pipeline:
         ps, ts = self.augmentations["pitch_shift"], self.augmentations["time_stretch"]
         # only the module pair that composes exactly: the same STFT, the default classes
         if not (isinstance(ps, PitchShift) and isinstance(ts, TimeStretch) and (ps.n_fft, ps.hop_length) == (ts.n_fft, ts.hop_length)
-                and torch.equal(ps.window.cpu(), ts.window.cpu())): return out
+                and ts.pad == "zero" and torch.equal(ps.window.cpu(), ts.window.cpu())): return out   # (the fused pass zero-pads)
         a, b = order[:, :-1], order[:, 1:]
         i, j = names.index("pitch_shift"), names.index("time_stretch")
         out[:, :-1] = ((a == i) & (b == j)) | ((a == j) & (b == i))

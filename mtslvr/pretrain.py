@@ -8,6 +8,7 @@ Docs: https://mtslvr.github.io/mtslvr/pretrain.html.md"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import typing
@@ -17,23 +18,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, TimeStretch
 from .config import Config, ConfigError, environment_info, resolve_device
 from .data import LAYOUTS, data_source, pool_folder
-from .losses import METHODS, MLAP_MODES
+from .losses import HEAD_STYLES, METHODS, MLAP_MODES, MLAP_REDUCTIONS
 from .frontend import FRONTEND_PRESETS
 from .models import ENCODER_LAYOUTS, VARIANTS, check_variant
 from .pipeline import MODES
 from .seed import derive_seed, seed_everything, seeded_generator
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'METRIC_COLUMNS', 'PretrainConfig', 'learning_rate', 'save_config', 'step_generator', 'CheckpointError',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StepBatches', 'split_validation',
-           'lr_factor', 'build_model', 'build_objective', 'open_pool', 'MetricsLog', 'validation_loss',
-           'distributed_context', 'pretrain']
+__all__ = ['SCHEDULES', 'NORM_STATS', 'METRIC_COLUMNS', 'PretrainConfig', 'learning_rate', 'save_config', 'step_generator',
+           'CheckpointError', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StepBatches',
+           'split_validation', 'lr_factor', 'build_model', 'build_objective', 'open_pool', 'pool_statistics',
+           'waveform_norm', 'MetricsLog', 'validation_loss', 'distributed_context', 'pretrain']
 
 # %% ../nbs/09_pretrain.ipynb #2d292349
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "cosine_periodic", "constant")
+NORM_STATS = {"pool": None, "audioset": (-0.000295217527, 0.116520755)}  # AS-balanced's (the authors' AS_BAL_train_stats)
+
+def _stats_pair(s: str):
+    "`\"MU,SIGMA\"` -> (mu, sigma) floats, or None when it is not that."
+    try: mu, sd = (float(v) for v in s.split(","))
+    except ValueError: return None
+    return (mu, sd) if sd > 0 and all(map(math.isfinite, (mu, sd))) else None
 
 @dataclass
 class PretrainConfig(Config):
@@ -50,13 +58,18 @@ class PretrainConfig(Config):
     encoder_layout: str = "mtslvr"  # the encoder's modules: mtslvr or authors (their shortcut, layer1 adapters, init; mtslvr.models)
     frontend: str = "mtslvr"  # the front-end: mtslvr or authors (their three channels, no standardisation; mtslvr.frontend)
     augmentations: tuple[str, ...] = tuple(AUGMENTATIONS)  # the augmentations, in MLAP label order
+    heads: str = "mtslvr"  # the projector/predictor heads: mtslvr (scaled to the features) or authors (theirs exactly)
+    mlap_reduction: str = "mean"  # MLAP's BCE over augmentations: mean (the authors' code) or sum (the paper's eq. 3)
+    stretch_pad: str = "zero"  # a sped-up time stretch filled with zeros or circularly (the authors')
     # data
     data: str = "bundled"  # "bundled" (the bundled data/) or a data folder; its train classes where it has a split
     layout: str = "auto"  # the data folder's layout: auto (detected), sets, set, classes or flat (mtslvr.data.LAYOUTS)
     sample_rate: int = 16000  # Hz
-    clip_seconds: float = 1.0  # length of the random crops that are augmented into two views
+    clip_seconds: float = 1.0  # length of the random crops that are augmented into two views (shorter clips repeat)
+    waveform_norm: str = "per_crop"  # z-normalise each crop (per_crop) or every clip with one mean and std (global, the authors')
+    norm_stats: str = "pool"  # the global statistics: pool (computed from the training clips), audioset (AS-balanced's), or MU,SIGMA
     sampling: str = "uniform"  # augmentation sampling: uniform (k ~ U{1..7}) or bernoulli (paper text)
-    bernoulli_p: float = 0.5  # probability of each augmentation after the first, sampling="bernoulli"
+    bernoulli_p: float | tuple[float, ...] = 0.5  # sampling="bernoulli": probability of each augmentation after the first, or one per augmentation
     val_fraction: float = 0.1  # share of the pool's clips held out for the validation loss
     workers: int = 0  # DataLoader worker processes
     # optimisation
@@ -64,13 +77,16 @@ class PretrainConfig(Config):
     steps: int = 300  # optimisation steps
     lr: float | None = None  # Adam learning rate; None = the paper's rate for the variant
     weight_decay: float = 1e-6  # Adam weight decay (the paper: 1e-6)
-    schedule: str = "cosine"  # learning-rate schedule over `steps`: cosine or constant
+    schedule: str = "cosine"  # learning rate: cosine (one decay over `steps`), cosine_periodic (the authors') or constant
+    cosine_period: int = 1000  # cosine_periodic: steps from the top to zero (torch's CosineAnnealingLR T_max), then up again
     warmup_steps: int = 0  # linear warm-up steps before the schedule
     grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
     # validation, checkpoints, logging
     val_every: int = 50  # steps between validation losses (0 = never)
-    val_batches: int = 4  # batches in each validation (fixed augmentations, comparable across steps)
+    val_batches: int = 4  # batches in each validation (fixed augmentations, comparable across steps); 0 = every validation clip once
+    val_loss: str = "mean"  # a validation's loss: the mean over its batches, or their sum (the authors')
     early_stop: int = 0  # stop after this many validations without improvement (0 = never)
+    early_stop_delta: float = 0.0  # an improvement is a validation loss below the best by more than this (the authors' 1e-3)
     checkpoint_every: int = 50  # steps between `last` checkpoints
     log_every: int = 10  # steps between metric rows in metrics.csv
     tensorboard: bool = False  # also write the metrics as TensorBoard scalars to out_dir/tensorboard (pip install tensorboard)
@@ -86,9 +102,17 @@ class PretrainConfig(Config):
     # named defaults: `paper` is the paper's set-up for a GPU machine (`data` must then point at your pool)
     PROFILES: typing.ClassVar[dict] = {
         "demo": {},
-        "paper": dict(width=64, depths=(2, 2, 2, 2), batch_size=100, clip_seconds=5.0, steps=100_000,
-                      val_every=1000, val_batches=20, early_stop=10, checkpoint_every=1000, log_every=50,
-                      workers=8, warmup_steps=0, encoder_layout="authors", frontend="authors", augmentations=("pitch_shift", "fade", "white_noise", "mixed_noise",
+        # the authors' MT-SLVR run (their code and README; shared/fixtures/authors): ResNet-18 in their layout, their
+        # front-end and heads, 10 s clips with global statistics, an "epoch" of 50 steps and a full validation, a periodic
+        # cosine (T_max 1000 steps), early stopping on the summed validation loss (patience 50, delta 1e-3), at most
+        # 1000 epochs, no AMP, seed 42; the learning rate is the paper's per variant (lr None)
+        "paper": dict(width=64, depths=(2, 2, 2, 2), out_dim=1000, batch_size=100, clip_seconds=10.0, steps=50_000,
+                      schedule="cosine_periodic", cosine_period=1000, warmup_steps=0, weight_decay=1e-6,
+                      val_every=50, val_batches=0, val_loss="sum", early_stop=50, early_stop_delta=1e-3,
+                      checkpoint_every=500, log_every=50, workers=8, amp=False, seed=42, method="simclr", temperature=0.07,
+                      lam=1.0, mlap_mode="per_view", mlap_reduction="mean", heads="authors", stretch_pad="circular",
+                      waveform_norm="global", norm_stats="pool", sampling="uniform",
+                      encoder_layout="authors", frontend="authors", augmentations=("pitch_shift", "fade", "white_noise", "mixed_noise",
                                                                  "time_masking", "time_shift", "time_stretch")),
     }
 
@@ -98,11 +122,18 @@ class PretrainConfig(Config):
         self.check_choice("sampling", MODES); self.check_choice("schedule", SCHEDULES)
         self.check_choice("mlap_mode", MLAP_MODES); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("encoder_layout", ENCODER_LAYOUTS); self.check_choice("frontend", FRONTEND_PRESETS)
-        for n in ("width", "out_dim", "sample_rate", "batch_size", "steps", "val_batches", "log_every"): self.check_range(n, 1)
-        for n in ("warmup_steps", "val_every", "early_stop", "checkpoint_every", "workers", "seed"): self.check_range(n, 0)
-        for n in ("lam", "weight_decay", "grad_clip"): self.check_range(n, 0)
+        for n in ("width", "out_dim", "sample_rate", "batch_size", "steps", "log_every", "cosine_period"): self.check_range(n, 1)
+        for n in ("warmup_steps", "val_every", "val_batches", "early_stop", "checkpoint_every", "workers", "seed"): self.check_range(n, 0)
+        for n in ("lam", "weight_decay", "grad_clip", "early_stop_delta"): self.check_range(n, 0)
+        self.check_choice("heads", HEAD_STYLES); self.check_choice("mlap_reduction", MLAP_REDUCTIONS)
+        self.check_choice("stretch_pad", TimeStretch.PADS); self.check_choice("val_loss", ("mean", "sum"))
+        self.check_choice("waveform_norm", ("per_crop", "global"))
+        if not (self.norm_stats in NORM_STATS or _stats_pair(self.norm_stats)):
+            self.fail("norm_stats", f"{', '.join(NORM_STATS)} or MU,SIGMA (two numbers, SIGMA > 0)")
         for n in ("temperature", "clip_seconds", "lr"): self.check_range(n, 0, low_open=True)
-        self.check_range("bernoulli_p", 0, 1, low_open=True)
+        self.check_range("bernoulli_p", 0, 1)
+        if isinstance(self.bernoulli_p, tuple) and len(self.bernoulli_p) not in (1, len(self.augmentations)):
+            self.fail("bernoulli_p", f"one probability, or one per augmentation ({len(self.augmentations)})")
         if not 0 <= self.val_fraction < 1: self.fail("val_fraction", "a fraction in [0, 1)")
         if len(self.depths) != 4 or min(self.depths) < 1: self.fail("depths", "four positive integers, e.g. 2,2,2,2 for ResNet-18")
         self.check_device()
@@ -181,17 +212,18 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 # %% ../nbs/09_pretrain.ipynb #5dc4b056
 class StepBatches(torch.utils.data.Dataset):
-    "Step `s` -> a `[batch_size, crop]` batch of z-normalised random crops, drawn from `(seed, s)` only."
+    "Step `s` -> a `[batch_size, crop]` batch of normalised random crops, drawn from `(seed, s)` only."
     def __init__(self, folder, # an `AudioFolder` (the pool)
                  batch_size: int, crop: int, # clips per batch; crop length in samples
                  seed: int = 0, stream: str = "crop",
                  indices: list | torch.Tensor | None = None, # the pool clips to draw from (default: all)
                  steps: range | None = None, # the steps this dataset serves (default: all)
                  rank: int = 0, world: int = 1, # this process's share of the batch under DDP
+                 norm: tuple | None = None, # (mean, std) of every clip (global); None: z-normalise each crop
                 ):
         if batch_size % world: raise ConfigError(f"config field 'batch_size': {batch_size} does not split evenly over {world} processes")
         self.folder, self.batch_size, self.crop, self.seed, self.stream = folder, batch_size, crop, seed, stream
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.norm = rank, world, norm
         self.indices = torch.as_tensor(range(len(folder)) if indices is None else indices, dtype=torch.long)
         if len(self.indices) == 0: raise ValueError("StepBatches: no clips to draw from")
         self.steps = steps if steps is not None else range(2**62)
@@ -211,11 +243,26 @@ class StepBatches(torch.utils.data.Dataset):
         share = self.batch_size // self.world
         return self.indices[out[self.rank * share:(self.rank + 1) * share]]
 
+    def _normalise(self, x):
+        from mtslvr.audio import z_normalise
+        return z_normalise(x) if self.norm is None else (x - self.norm[0]) / self.norm[1]
+
     def batch(self, step: int) -> torch.Tensor:
         "This rank's `[batch_size / world, crop]` crops of `step`."
-        from mtslvr.audio import z_normalise
         x, _ = self.folder.crops(self.clip_indices(step), step_generator(self.seed, step, self.stream, self.rank), length=self.crop)
-        return z_normalise(x)
+        return self._normalise(x)
+
+    @property
+    def n_pass_batches(self) -> int:
+        "Batches of one pass over every clip once (`pass_batch`)."
+        return -(-len(self.indices) // self.batch_size)
+
+    def pass_batch(self, i: int) -> torch.Tensor:
+        "Batch `i` of one pass over every clip once, in a seeded order (the last batch may be smaller): a full validation."
+        perm = torch.randperm(len(self.indices), generator=seeded_generator(self.seed, self.stream, "epoch", 0))
+        sel = self.indices[perm[i * self.batch_size:(i + 1) * self.batch_size]]
+        x, _ = self.folder.crops(sel, step_generator(self.seed, i, self.stream), length=self.crop)
+        return self._normalise(x)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
         step = self.steps[i]
@@ -239,6 +286,8 @@ def lr_factor(step: int, c: PretrainConfig) -> float:
     "Multiplier of the base learning rate at `step` (0-based)."
     if c.warmup_steps and step < c.warmup_steps: return (step + 1) / c.warmup_steps
     if c.schedule == "constant": return 1.0
+    if c.schedule == "cosine_periodic":   # torch's CosineAnnealingLR in closed form, past T_max too
+        return float(0.5 * (1 + np.cos(np.pi * (step - c.warmup_steps) / c.cosine_period)))
     t = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
     return float(0.5 * (1 + np.cos(np.pi * min(1.0, t))))  # a plain float: numpy scalars cannot be loaded weights_only
 
@@ -259,7 +308,7 @@ def build_objective(c: PretrainConfig, model):
     takes = inspect.signature(METHODS[c.method]).parameters   # pass the temperature to methods that have one
     kw = dict(temperature=c.temperature) if "temperature" in takes else {}
     return MultiTaskObjective(model, c.method, lam=c.lam, mlap_mode=c.mlap_mode, n_augmentations=len(c.augmentations),
-                              nonfinite="flag", **kw)
+                              nonfinite="flag", heads=c.heads, mlap_reduction=c.mlap_reduction, **kw)
 
 # %% ../nbs/09_pretrain.ipynb #8dcddf2f
 def open_pool(c: PretrainConfig):
@@ -267,6 +316,25 @@ def open_pool(c: PretrainConfig):
     try: return pool_folder(data_source(c.data, c.layout), sample_rate=c.sample_rate)
     except (ValueError, FileNotFoundError) as e:
         raise ConfigError(f"config field 'data' ({c.data!r}, layout {c.layout!r}): {e}") from None
+
+# %% ../nbs/09_pretrain.ipynb #6711de0a
+def pool_statistics(pool, # an `AudioFolder`
+                    indices=None, # the clips to use (default: all)
+                   ) -> tuple[float, float]: # (mean, std) over every sample
+    "The mean and standard deviation of every sample of the pool's clips (float64, streamed clip by clip)."
+    n, s, s2 = 0, 0.0, 0.0
+    for i in (range(len(pool)) if indices is None else indices):
+        x = pool.load(int(i)).double()
+        n, s, s2 = n + x.numel(), s + float(x.sum()), s2 + float(x.pow(2).sum())
+    if n < 2: raise ValueError("pool_statistics: the pool has fewer than 2 samples")
+    mu = s / n
+    return mu, math.sqrt(max(s2 / n - mu * mu, 0.0) * n / (n - 1))
+
+def waveform_norm(c: PretrainConfig, pool, indices) -> tuple | None:
+    "The (mean, std) that `c` normalises crops with, or None for per-crop z-normalisation."
+    if c.waveform_norm == "per_crop": return None
+    if c.norm_stats == "pool": return pool_statistics(pool, indices)
+    return NORM_STATS.get(c.norm_stats) or _stats_pair(c.norm_stats)
 
 # %% ../nbs/09_pretrain.ipynb #0f144b87
 METRIC_COLUMNS = ("step", "loss", "cont", "mlap", "mlap_acc", "cont_acc", "lr", "val_loss", "seconds")
@@ -321,21 +389,22 @@ def validation_loss(objective, # the `MultiTaskObjective`
                     batches: StepBatches, c: PretrainConfig, device, amp,
                     augmentations=None, # the run's augmentation modules (default: new ones for `c.augmentations`)
                    ) -> float:
-    "Mean loss over `val_batches` fixed batches with fixed augmentations (the same at every validation)."
+    "The loss over `val_batches` fixed batches (0: every validation clip once), fixed augmentations; their mean or sum (`val_loss`)."
     from mtslvr.pipeline import default_augmentations, sample_pipeline
     augs = augmentations if augmentations is not None else default_augmentations(c.sample_rate, device, c.augmentations)
     was = objective.training
     objective.eval()
     tot = torch.zeros((), device=device)
+    n = c.val_batches or batches.n_pass_batches
     with objective.local_negatives():   # rank 0 validates alone: its own batch's negatives
-        for i in range(c.val_batches):
-            x = batches.batch(i).to(device)
+        for i in range(n):
+            x = (batches.batch(i) if c.val_batches else batches.pass_batch(i)).to(device)
             pipe = sample_pipeline(x.shape[0], generator=step_generator(c.seed, i, "val-augment"), mode=c.sampling,
                                    p=c.bernoulli_p, device=device, augmentations=augs)
             v1, v2 = pipe.apply(x)
             with amp: tot += objective(v1, v2, pipe.labels)["loss"].float()
     objective.train(was)
-    return float(tot) / c.val_batches
+    return float(tot) / (1 if c.val_loss == "sum" else n)
 
 # %% ../nbs/09_pretrain.ipynb #098b0828
 import torch.distributed as dist
@@ -381,22 +450,26 @@ def _setup(c: PretrainConfig, rank: int, world: int, device, last: Path) -> dict
     pool = open_pool(c)
     train_idx, val_idx = split_validation(pool.files, c.val_fraction if c.val_every else 0.0, c.seed)
     crop = int(round(c.clip_seconds * c.sample_rate))
-    train = StepBatches(pool, c.batch_size, crop, c.seed, "crop", indices=train_idx, rank=rank, world=world)
-    val = StepBatches(pool, c.batch_size, crop, c.seed, "val", indices=val_idx) if val_idx else None
+    ck = load_checkpoint(last) if c.resume else None
+    # the global statistics are the run's: computed once, then read back from its checkpoint
+    norm = tuple(ck["state"]["norm"]) if ck is not None and ck["state"].get("norm") else waveform_norm(c, pool, train_idx)
+    train = StepBatches(pool, c.batch_size, crop, c.seed, "crop", indices=train_idx, rank=rank, world=world, norm=norm)
+    val = StepBatches(pool, c.batch_size, crop, c.seed, "val", indices=val_idx, norm=norm) if val_idx else None
     model = build_model(c)
     objective = build_objective(c, model)
     opt = torch.optim.Adam(objective.parameters(), lr=learning_rate(c), weight_decay=c.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, c))
-    state = dict(step=0, best_val=float("inf"), best_step=-1, bad_validations=0, stopped_early=False)
+    state = dict(step=0, best_val=float("inf"), best_step=-1, bad_validations=0, stopped_early=False,
+                 norm=list(norm) if norm is not None else None)
     if c.resume:
-        ck = load_checkpoint(last)
         _check_resume(c, ck, last)
         objective.load_state_dict(ck["objective"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         set_rng_state(ck["rng"]); state.update(ck["state"])
     else:  # every rank fits the same statistics on the same clips
-        stats = StepBatches(pool, c.batch_size, crop, c.seed, "stats", indices=train_idx)
+        stats = StepBatches(pool, c.batch_size, crop, c.seed, "stats", indices=train_idx, norm=norm)
         model.frontend.fit_stats(stats.batch(i) for i in range(max(1, min(8, 256 // c.batch_size))))
-    augs = default_augmentations(c.sample_rate, device, c.augmentations)   # built once for the whole run
+    opts = {"time_stretch": {"pad": c.stretch_pad}} if "time_stretch" in c.augmentations else {}
+    augs = default_augmentations(c.sample_rate, device, c.augmentations, opts)   # built once for the whole run
     return dict(pool=pool, train=train, val=val, n_train=len(train_idx), n_val=len(val_idx), model=model,
                 objective=objective, opt=opt, sched=sched, state=state, augmentations=augs)
 
@@ -429,7 +502,8 @@ def pretrain(c: PretrainConfig, # the run's configuration
         step_fn = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
     if c.compile: step_fn = torch.compile(step_fn)
     if lead:
-        pool_info = dict(clips=len(run["pool"]), train=run["n_train"], val=run["n_val"], data=str(data_source(c.data, c.layout)))
+        pool_info = dict(clips=len(run["pool"]), train=run["n_train"], val=run["n_val"], data=str(data_source(c.data, c.layout)),
+                         norm=state["norm"])
         save_config(c, out / "config.json", pool=pool_info, world_size=world)
         log = MetricsLog(out / "metrics.csv", out / "tensorboard" if c.tensorboard else None); log.truncate(state["step"])
     amp = _amp(c, device)
@@ -472,7 +546,7 @@ def pretrain(c: PretrainConfig, # the run's configuration
             if lead: vl += validation_loss(objective, val, c, device, amp, augs)
             if world > 1: dist.broadcast(vl, 0)  # one decision for every rank
             vl = row["val_loss"] = float(vl)
-            if vl < state["best_val"]:
+            if vl < state["best_val"] - c.early_stop_delta:   # an improvement by more than the delta (the authors' rule)
                 state.update(best_val=vl, best_step=done, bad_validations=0)
                 checkpoint(best)
             else:

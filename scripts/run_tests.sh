@@ -12,10 +12,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION=1 MPLBACKEND=Agg
 step() { echo; echo "== $* =="; }
 t0=$SECONDS
 
-step "sync: nbdev-export + nbdev-clean + README rendering must change nothing"
+step "sync: nbdev-export + experiment parameters + nbdev-clean + README rendering must change nothing"
 snapshot() { git ls-files -co --exclude-standard -z | xargs -0 -r sha256sum 2>/dev/null; }
 if git rev-parse --git-dir >/dev/null 2>&1; then before=$(snapshot); fi
 nbdev-export
+python scripts/experiment_parameters.py
 nbdev-clean
 python scripts/render_readme.py
 if git rev-parse --git-dir >/dev/null 2>&1; then

@@ -145,3 +145,16 @@ def test_evaluate_fails_clearly_on_bad_input(tmp_path, capsys):
         assert err.startswith("mtslvr evaluate: error: "), err
         for e in expected: assert e in err, (args, err)
     assert not (tmp_path / "run").exists()  # nothing written by a failed run
+
+
+def test_invariance_on_a_plain_folder_of_clips(tmp_path):
+    "Any folder: here a flat pool of clips (no classes), as the paper measured invariance on its pre-training data."
+    enc = _tiny_encoder(tmp_path / "m.pt", "mt_split")
+    t = torch.arange(8000) / 16000
+    for i in range(6):
+        save_audio(tmp_path / "pool" / f"{i}.flac", 0.3 * torch.sin(2 * torch.pi * (200 + 90 * i) * t))
+    r = run("invariance", str(enc), "--set", f"data={tmp_path / 'pool'}", "--set", "n_clips=6", "--set", "seconds=0.5",
+            "--set", "n_values=1", "--set", f"out_dir={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "layout flat" in r.stdout and "head weights: skipped" in r.stdout and "| m / contrastive |" in r.stdout
+    assert "Covariance of the clean features: ledoit-wolf" in (tmp_path / "run" / "invariance.md").read_text()

@@ -123,3 +123,28 @@ def test_cli_pretrain_and_its_errors(pool, tmp_path):
     assert r.returncode == 2 and "'lr'" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "pretrain", "--help"], capture_output=True, text=True, timeout=300)
     assert all(f in r.stdout for f in ("variant", "batch_size", "early_stop", "mt_parallel"))
+
+
+def test_the_paper_profiles_options_train_and_resume_exactly(pool, tmp_path):
+    "The authors' run at a tiny size: periodic cosine, global statistics from the pool, full validation passes summed,"
+    " early stopping with a delta, their heads, layout and front-end, circular time stretch; resumed bit for bit."
+    paper = PretrainConfig.profile("paper").to_dict()
+    keep = ("schedule", "val_loss", "early_stop_delta", "heads", "stretch_pad", "waveform_norm", "norm_stats", "encoder_layout",
+            "frontend", "mlap_reduction", "amp")
+    over = {k: paper[k] for k in keep}
+    c = lambda out, **kw: tiny(pool, out, cosine_period=3, val_batches=0, early_stop=2, **over, **kw)
+    ref = pretrain(c(tmp_path / "ref"), progress=False)
+
+    def crash_at_5(step, objective):
+        if step == 5: raise Crash()
+    with pytest.raises(Crash): pretrain(c(tmp_path / "run"), on_step=crash_at_5, progress=False)
+    pretrain(c(tmp_path / "run", resume=True), progress=False)
+    a, b = (load_checkpoint(p / "checkpoints" / "last.pt") for p in (tmp_path / "ref", tmp_path / "run"))
+    assert all(torch.equal(v, b["objective"][k]) for k, v in a["objective"].items())
+    mu, sd = a["state"]["norm"]
+    assert abs(mu) < 0.05 and 0.01 < sd < 1                     # the pool's own statistics, stored with the run
+    import json
+    cfg = json.loads((tmp_path / "ref" / "config.json").read_text())
+    assert cfg["pool"]["norm"] == [mu, sd] and cfg["config"]["schedule"] == "cosine_periodic"
+    lrs = {int(r["step"]): float(r["lr"]) for r in _metrics(ref["metrics"])}   # the rate for the step after each row
+    assert lrs[3] == 0.0 and abs(lrs[6] - 5e-5) < 1e-12   # the periodic cosine: zero at T_max = 3, the top again at 6
