@@ -6,7 +6,7 @@ VENV ?= $(or $(MTSLVR_VENV),.venv)
 export MTSLVR_VENV := $(VENV)
 BIN := $(VENV)/bin
 
-.PHONY: env test-env demo test sync readme lab clean-docs
+.PHONY: env test-env demo test sync readme lab clean-docs docs docs-outputs
 
 env:
 	@bash scripts/setup_env.sh
@@ -31,3 +31,14 @@ readme: env
 # JupyterLab on the widget notebooks (nbs/explore); as root (containers) it needs --allow-root.
 lab: env
 	$(BIN)/jupyter lab nbs/explore $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Run the docs pages headlessly and commit their small static outputs (figures, tables, audio files in nbs/audio/):
+# every page, or NB="nbs/02_augment.ipynb nbs/03_pipeline.ipynb". A test fails when a page's code changed since.
+docs-outputs: env
+	$(BIN)/python scripts/refresh_outputs.py $(NB)
+
+# The docs site without Quarto, from the committed outputs, into _docs/ (open _docs/index.html; works offline).
+# The published site is Quarto's, built from the same notebooks by .github/workflows/deploy.yaml
+# (to run nbdev-docs by hand: python scripts/build_docs.py --plotly-js nbs/plotly.min.js && PYTHONPATH=. nbdev-docs).
+docs: env
+	$(BIN)/python scripts/build_docs.py

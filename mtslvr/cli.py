@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the tables. A finished run folder is reused.")
     d.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     d.add_argument("--profile", default="demo", choices=list(DEMO_PROFILES),
-                   help="demo (CPU, bundled data) or paper (ResNet-18, batch 100, 5 s crops, 10,000 tasks; needs --pool and --eval-set)")
+                   help="demo (CPU, bundled data) or paper (the authors' run: ResNet-18, batch 100, 10 s clips, 10,000 tasks; needs --pool and --eval-set)")
     d.add_argument("--steps", type=int, default=None, help=f"pre-training steps per model (default: the profile's; demo {dp['pretrain']['steps']})")
     d.add_argument("--tasks", type=int, default=None, help=f"few-shot tasks per set and shot count (default: the profile's; demo {dp['n_tasks']})")
     d.add_argument("--pool", default=None, help="pre-training audio folder (default: the data's pool; required by --profile paper)")

@@ -35,7 +35,8 @@ __all__ = ['DEMO_VARIANTS', 'DEMO_PROFILES', 'demo_config', 'train_or_reuse', 't
 DEMO_VARIANTS = ("cont_only", "pred_only", "mt_simple", "mt_split", "mt_parallel")
 
 # The two scales of the demo: the same code, other numbers. "paper" = the paper's pre-training
-# (ResNet-18, batch 100, 5 s crops, per-variant learning rate, early stopping) and 10,000 tasks per set.
+# (the authors' run: ResNet-18 in their layout, batch 100, 10 s clips, per-variant learning rate, their schedule and
+# early stopping; `mtslvr.fidelity`) and 10,000 tasks per set.
 DEMO_PROFILES = {
     "demo": dict(pretrain=dict(width=8, depths=(1, 1, 1, 1), out_dim=1000, batch_size=32, steps=200, lr=1e-3,
                                clip_seconds=1.0, val_batches=2, device="auto"),
