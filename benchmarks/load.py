@@ -1,6 +1,7 @@
 """A short `mtslvr pretrain` (or `mtslvr demo`) idle and beside a process that keeps one core busy, with OpenMP's
-waiting passive (what the command sets unless the user sets OMP_WAIT_POLICY) and active (the old default: threads
-spin while they wait for a peer, and beside a busy process that peer is descheduled).
+threads waiting passively (what the command sets unless the user sets OMP_WAIT_POLICY), as before (no policy set:
+libgomp spins about 3 ms, GOMP_SPINCOUNT=300000, before it sleeps), and actively (they spin; beside a busy process
+the peer a thread waits for is descheduled). `--policies` picks others, e.g. PASSIVE:10000 (passive after a short spin).
 
 Shared machines (CI runners, cluster nodes, laptops) are the normal case: a run must not slow down much more than
 the share of the machine it lost (about 2x on 2 cores with one taken). Every run here uses the same thread count,
@@ -29,11 +30,20 @@ def burner() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def run(what: str, steps: int, threads: int, policy: str | None, out: Path) -> tuple[float, str]:
+POLICIES = {"PASSIVE": {}, "before": {"GOMP_SPINCOUNT": "300000"}, "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"}}
+
+def policy_env(name: str) -> dict:
+    "The environment of a policy: a name of `POLICIES`, or POLICY:SPINCOUNT."
+    if name in POLICIES: return POLICIES[name]
+    pol, _, spin = name.partition(":")
+    return {"OMP_WAIT_POLICY": pol, **({"GOMP_SPINCOUNT": spin} if spin else {})}
+
+def run(what: str, steps: int, threads: int, policy: str, out: Path) -> tuple[float, str]:
     "(wall-clock seconds, a checksum of the weights of the encoder it wrote) of one command in a fresh process."
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MTSLVR_TORCH_THREADS")}
-    env.update(MTSLVR_TORCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    if policy: env["OMP_WAIT_POLICY"] = policy   # None: the command's own default (PASSIVE unless the user set one)
+    drop = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MTSLVR_TORCH_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    # PASSIVE: the command's own default; "before": what libgomp does with no policy set (the command now sets one)
+    env.update(MTSLVR_TORCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), **policy_env(policy))
     if what == "pretrain":
         args = ["pretrain", "--quiet", "--set", f"out_dir={out}", "--set", f"steps={steps}", "--set", "width=8",
                 "--set", "out_dim=64", "--set", "batch_size=16", "--set", "val_every=0", "--set", "device=cpu"]
@@ -55,30 +65,30 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=30, help="pre-training steps (default 30)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of the run (default: all cores)")
     ap.add_argument("--repeats", type=int, default=2, help="runs per condition; the fastest counts (default 2)")
+    ap.add_argument("--policies", default="PASSIVE,before,ACTIVE", help="comma-separated: PASSIVE, before, ACTIVE or POLICY:SPINCOUNT")
     a = ap.parse_args(argv)
     print(f"{a.what}, {a.steps} steps, {a.threads} threads, {os.cpu_count()} cores; load average before: "
           f"{os.getloadavg()[0]:.2f}")
-    times, sums = {}, set()
+    times, sums, policies = {}, set(), a.policies.split(",")
     with tempfile.TemporaryDirectory() as d:
         for loaded in (False, True):
             b = burner() if loaded else None
             try:
-                for policy in ("PASSIVE", "ACTIVE"):
+                for policy in policies:
                     best = []
                     for i in range(a.repeats):
-                        s, h = run(a.what, a.steps, a.threads, None if policy == "PASSIVE" else policy,
-                                   Path(d) / f"{loaded}-{policy}-{i}")
+                        s, h = run(a.what, a.steps, a.threads, policy, Path(d) / f"{loaded}-{policy}-{i}")
                         best.append(s); sums.add(h)
                     times[loaded, policy] = min(best)
-                    print(f"  {'beside a busy process' if loaded else 'idle':<22} OMP_WAIT_POLICY={policy:<8} "
+                    print(f"  {'beside a busy process' if loaded else 'idle':<22} {policy:<14} "
                           f"{times[loaded, policy]:7.1f} s  (runs: {', '.join(f'{x:.1f}' for x in best)})")
             finally:
                 if b is not None: b.kill(); b.wait()
     print()
-    for policy in ("PASSIVE", "ACTIVE"):
-        print(f"slow-down beside a busy process, {policy:<7}: {times[True, policy] / times[False, policy]:5.2f}x")
-    print(f"loaded, ACTIVE / PASSIVE: {times[True, 'ACTIVE'] / times[True, 'PASSIVE']:.2f}x; "
-          f"idle, ACTIVE / PASSIVE: {times[False, 'ACTIVE'] / times[False, 'PASSIVE']:.2f}x")
+    for policy in policies:
+        print(f"{policy:<14} slow-down beside a busy process {times[True, policy] / times[False, policy]:5.2f}x; "
+              f"against {policies[0]}: idle {times[False, policy] / times[False, policies[0]]:.2f}x, "
+              f"loaded {times[True, policy] / times[True, policies[0]]:.2f}x")
     print(f"results bit-identical in every condition: {len(sums) == 1} (weights' checksums: {len(sums)} distinct)")
     print(json.dumps({f"{'loaded' if k[0] else 'idle'}-{k[1]}": round(v, 2) for k, v in times.items()}))
 
