@@ -567,6 +567,9 @@ def _train(c: PretrainConfig, on_step, progress: bool, rank: int, world: int, de
         bar.close()
         if lead: end_segment(rec, state["step"], "non-finite loss" if isinstance(e, NonFiniteLossError) else f"stopped ({why})")
         raise
+    except SystemExit:   # a job's own handler ended the process at a step boundary (submitit, to requeue it)
+        if lead: end_segment(rec, state["step"], "exited (SystemExit: a job scheduler's handler, e.g. to requeue it)")
+        raise
     bar.close()
     _check_finite(finite, state["step"], last, world)
     if world > 1: dist.barrier()  # rank 0's best checkpoint is on disk

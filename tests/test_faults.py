@@ -258,3 +258,29 @@ def test_partial_files_are_cleaned_at_the_next_start(pool, tmp_path, monkeypatch
     pretrain(tiny(pool, out, steps=3, resume=True), progress=False)
     assert not [f for f in left if f.exists()]
     assert any(".encoder.pt.tmp" in s for s in synced), "AudioEncoder.save flushes the file to disk before the rename"
+
+
+
+def test_a_submitit_job_resumes_from_the_step_it_was_preempted_at(pool, tmp_path):
+    "submitit 1.5.4 itself (its local executor): its handlers stay; the checkpoint is written in its hook; requeued, it resumes."
+    import submitit
+
+    class PretrainJob(submitit.helpers.Checkpointable):   # as a study would write it (the pre-training page, Stopping)
+        def __call__(self, c):
+            def preempted_at_3(step, objective):   # the scheduler's signal at a chosen step (the first attempt only)
+                if step == 3 and not c.resume: os.kill(os.getpid(), signal.SIGUSR2)
+            return pretrain(c, on_step=preempted_at_3, progress=False)["steps"]
+
+        def checkpoint(self, c):                   # submitit calls it from its SIGUSR2 handler
+            from mtslvr.pretrain import request_checkpoint
+            Path(c.out_dir, "hook.txt").write_text(str(request_checkpoint(stop=True, why="preempted")))
+            return submitit.helpers.DelayedSubmission(self, c.replace(resume=True))
+
+    c = tiny(pool, tmp_path / "run", checkpoint_every=100)
+    ex = submitit.LocalExecutor(folder=str(tmp_path / "jobs"))
+    ex.update_parameters(timeout_min=5)
+    assert ex.submit(PretrainJob(), c).result() == 6
+    assert (tmp_path / "run" / "hook.txt").read_text() == "True"     # written at the boundary, before submitit exited
+    segs = json.loads((tmp_path / "run" / "config.json").read_text())["segments"]
+    assert [(s["start_step"], s["end"]["step"]) for s in segs] == [(0, 3), (3, 6)]
+    assert segs[0]["end"]["reason"].startswith("exited (SystemExit")
