@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "evaluate", EvalConfig, "evaluate saved encoders few-shot and write the tables",
                 "Evaluate saved AudioEncoder files (and a random-init baseline) few-shot: 5-way 1- and 5-shot on the bundled "
                 "sets' test classes by default, or on your own data. Prints the tables and writes them (.md, .csv), figures "
-                "(.html) and results.json to out_dir.", _cmd_evaluate, encoders=True)
+                "(.html) and results.json to out_dir. --profile paper: the paper's protocol (10,000 5-way 1-shot tasks, the "
+                "authors' pieces and vote).", _cmd_evaluate, encoders=True, profiles=True)
     iv = _run_parser(sub, "invariance", AnalysisConfig, "invariance (Table 5) and head weights (Table 6) of saved encoders",
                      "Mahalanobis invariance of each head to each augmentation, on clips of the data's sets (the bundled test "
                      "classes by default), and the weight per-task classifiers give each head of multi-task encoders; prints "

@@ -23,6 +23,7 @@ from .config import Config, ConfigError, resolve_device
 from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, dataset_config, load_split, part_folders
 from .features import cached_features
 from .fewshot import CLASSIFIERS, evaluate_features, feature_gram
+from .fewshot import VOTE_RULES
 from .models import VARIANTS
 from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
@@ -56,6 +57,7 @@ class EvalConfig(Config):
     part: str = "test"  # the split's classes to evaluate on: train, val or test
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
     pieces: str = "mtslvr"  # how clips become pieces: mtslvr (padded from the clip's start, each normalised) or authors
+    vote: str = "ours"  # how a query clip's pieces vote: ours (ties -> the higher summed probability) or authors (torch.mode: ties -> lowest label)
     # protocol
     n_way: int = 5  # classes per task
     shots: tuple[int, ...] = (1, 5)  # support clips per class; one table per value
@@ -73,6 +75,15 @@ class EvalConfig(Config):
     seed: int = 0  # drives the tasks, the supports' pieces, the classifiers and the random-init weights
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
 
+    PROFILES: typing.ClassVar[dict] = {
+        "demo": {},
+        # the paper's protocol with the authors' evaluator: 10,000 5-way 1-shot tasks per set (no 5-shot), their pieces
+        # (the last padded from its own start, a clip's pieces normalised together) and their vote (torch.mode); the
+        # batched solver predicts as SGDClassifier.predict (argmax of the decision values)
+        "paper": dict(n_way=5, shots=(1,), q_queries=1, n_tasks=10_000, pieces="authors", vote="authors", classifier="sgd",
+                      part="test"),
+    }
+
     def validate(self):
         "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
         for n in ("encoders", "names", "sets", "datasets"):
@@ -83,6 +94,7 @@ class EvalConfig(Config):
         self.check_choice("head", FEATURE_HEADS); self.check_choice("part", SPLIT_PARTS)
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
+        self.check_choice("vote", VOTE_RULES)
         if self.variant: self.check_choice("variant", VARIANTS)
         for n, lo in (("n_way", 2), ("q_queries", 1), ("n_tasks", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
             self.check_range(n, lo)
@@ -229,7 +241,8 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
             gram = feature_gram(feats, c.classifier, c.l2, c.standardise)  # once per bank, for every shot count
             for k in c.shots:
                 r = evaluate_features(feats, c.n_way, k, c.q_queries, c.n_tasks, c.classifier, seed=c.seed, l2=c.l2,
-                                      standardise=c.standardise, gram=gram, head_weights=m in weights and k == min(c.shots))
+                                      standardise=c.standardise, gram=gram, head_weights=m in weights and k == min(c.shots),
+                                      vote=c.vote)
                 if isinstance(r, tuple): acc[k][m][set_name], weights[m][set_name] = r.accuracy.cpu(), head_weight_shares(r.head_weights)
                 else: acc[k][m][set_name] = r.cpu()
         keep, dropped = classes[set_name]

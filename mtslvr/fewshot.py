@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'GRAM_MAX_PIECES', 'check_support', 'FewShotTasks', 'preprocess', 'LinearHeads',
-           'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
+__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'VOTE_RULES', 'GRAM_MAX_PIECES', 'check_support', 'FewShotTasks', 'preprocess',
+           'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
            'tasks_from_features', 'FewShotResult', 'feature_gram', 'evaluate_features']
 
 # %% ../nbs/10_fewshot.ipynb #eff5d3ac
@@ -343,6 +343,10 @@ def majority_vote(proba: torch.Tensor, # `[P, n_way]` class probabilities of eac
 
 # %% ../nbs/10_fewshot.ipynb #6b058444
 CLASSIFIERS = {"sgd": fit_sgd, "logreg": fit_logreg, "sklearn": fit_sklearn}
+VOTE_RULES = ("ours", "authors")  # ours: `majority_vote` (ties -> summed probability); authors: `torch.mode` (ties -> lowest label)
+
+def _check_vote(vote):
+    if vote not in VOTE_RULES: raise ValueError(f"vote: unknown rule {vote!r}; choose one of {VOTE_RULES}")
 
 def _check_classifier(classifier):
     if classifier not in CLASSIFIERS:
@@ -386,10 +390,12 @@ def _score_explicit(sub: FewShotTasks, classifier, seed, sklearn_shuffle, gen, k
     if not heads.multinomial: proba = proba / proba.sum(-1, keepdim=True).clamp_min(torch.finfo(proba.dtype).tiny)
     return proba, s.argmax(-1), lambda: heads.coef
 
-def _accuracy(proba, pred, clip, labels):
-    "`[t]` accuracy of each task: the majority vote of each query clip's pieces (`pred` `[P]`) against its label `[t, Q]`."
+def _accuracy(proba, pred, clip, labels, vote="ours"):
+    "`[t]` accuracy of each task: the vote (`VOTE_RULES`) of each query clip's pieces (`pred` `[P]`) against its label `[t, Q]`."
+    from mtslvr.audio import mode_vote
     t, Q = labels.shape
-    pred = majority_vote(proba, clip, t * Q, pred).view(t, Q)
+    if vote == "authors": pred = mode_vote(pred.long(), clip.long(), t * Q, proba.shape[1]).view(t, Q)
+    else: pred = majority_vote(proba, clip, t * Q, pred).view(t, Q)
     return (pred == labels.to(pred.device)).double().mean(1)
 
 def evaluate_tasks(tasks: FewShotTasks,
@@ -399,16 +405,17 @@ def evaluate_tasks(tasks: FewShotTasks,
                    seed: int = 0,
                    sklearn_shuffle: bool = False, # "sgd" only: reproduce the reference's orders (slower; for verification)
                    chunk_size: int = 2048, # tasks per batch
+                   vote: str = "ours", # how a query clip's pieces vote: one of `VOTE_RULES`
                    **kwargs, # passed to the classifier's fit function
                   ) -> torch.Tensor: # `[n_tasks]` accuracy of each task (fraction of query clips right)
     "Fit a classifier per task, majority-vote each query clip's pieces and return the accuracy per task."
-    _check_classifier(classifier)
+    _check_classifier(classifier); _check_vote(vote)
     if chunk_size < 1: raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     gen, accs = torch.Generator().manual_seed(seed), []
     for start in range(0, tasks.n_tasks, chunk_size):
         sub = preprocess(tasks.select(start, min(start + chunk_size, tasks.n_tasks)), l2, standardise)
         proba, pred, _ = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kwargs)
-        accs.append(_accuracy(proba, pred, sub.query_clip, sub.query_labels))
+        accs.append(_accuracy(proba, pred, sub.query_clip, sub.query_labels, vote))
     return torch.cat(accs)
 
 # %% ../nbs/10_fewshot.ipynb #07f877a8
@@ -493,12 +500,14 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
                       l2: bool = False, standardise: bool = False, # see `preprocess`
                       head_weights: bool = False, # also each task's mean |weight| per head (`feats.heads`): a `FewShotResult`
                       gram: torch.Tensor | None = None, # `feature_gram(feats, ...)` when the caller has it (several shot counts)
-                      sklearn_shuffle: bool = False, **kw, # passed to the classifier's fit
+                      sklearn_shuffle: bool = False, # "sgd": scikit-learn's shuffle orders (slower; for verification)
+                      vote: str = "ours", # how a query clip's pieces vote: one of `VOTE_RULES`
+                      **kw, # passed to the classifier's fit
                      ) -> torch.Tensor | FewShotResult: # `[n_tasks]` accuracies
     "Per-task accuracies of `n_tasks` few-shot tasks on `feats`."
     from mtslvr.tasks import FewShotSampler
     from mtslvr.seed import seeded_generator
-    _check_classifier(classifier)
+    _check_classifier(classifier); _check_vote(vote)
     if chunk < 1: raise ValueError(f"chunk must be positive, got {chunk}")
     sampler = FewShotSampler(feats.labels, n_way, k_shot, q_queries, n_tasks, seed)
     _check_features(feats.pieces, "features", 2)
@@ -516,7 +525,7 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
         else:
             sub = preprocess(FewShotTasks(feats.pieces[sp], sl, feats.pieces[q_piece], ql, clip), l2, standardise)
             proba, pred, coef = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kw)
-        accs.append(_accuracy(proba, pred, clip, ql))
+        accs.append(_accuracy(proba, pred, clip, ql, vote))
         if cols:
             w = coef().abs()                                                # [t, C, D]
             weights.append(torch.stack([w[..., c].mean(dim=(1, 2)) for c in cols], 1).double())
