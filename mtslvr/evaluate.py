@@ -29,8 +29,8 @@ from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_FREE', 'EvalConfig', 'load_eval_models', 'open_eval_sets', 'task_classes',
-           'run_evaluation']
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'EVAL_FREE', 'EvalConfig', 'load_eval_models',
+           'open_eval_sets', 'task_classes', 'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -55,6 +55,7 @@ class EvalConfig(Config):
     split: str = ""  # split file of a one-set folder (JSON; MetaAudio .npy needs allow_pickle)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
     part: str = "test"  # the split's classes to evaluate on: train, val or test
+    skip_unreadable: bool = False  # every clip is kept (no length or silence filter); one that cannot be read is an error naming it, or with true listed in results.json and skipped
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
     pieces: str = "mtslvr"  # how clips become pieces: mtslvr (padded from the clip's start, each normalised) or authors
     vote: str = "ours"  # how a query clip's pieces vote: ours (ties -> the higher summed probability) or authors (torch.mode: ties -> lowest label)
@@ -160,6 +161,8 @@ def _named_sets(c) -> list[tuple[str, DataSource, "Split | None", float | None]]
         return [(sp.name, DataSource(Path(c.data), "set"), sp, sp.piece_seconds)]
     return [(None, data_source(c.data, c.layout), None, None)]
 
+EVAL_UNFILTERED = dict(min_seconds=0.0, silence_db=None)  # evaluation sets as they ship: short and quiet clips are clips
+
 def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: data, layout, sets, datasets, part, ...)
                    sample_rate: int = 16000, out=None, # a function to print what was found
                    labelled: bool = True, # few-shot tasks need classes; the invariance analysis does not
@@ -167,7 +170,8 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
     "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
     res = {}
     for name, src, sp, piece in _named_sets(c):
-        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header")
+        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
+                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False))
         except ValueError as e:
             raise ConfigError(f"config field {'sets' if 'no set' in str(e) else 'data'!r}: {e}") from None
         if out is not None: out(f"data: {src}")
