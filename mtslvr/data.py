@@ -529,9 +529,10 @@ class DatasetConfig:
     def open(self, root: str | Path, # the set's folder, laid out as `layout` says
              part: str = "test", split_path: str | Path | None = None, allow_pickle: bool = False,
              **kwargs) -> AudioFolder:
-        "An `AudioFolder` over one part of this set."
+        "An `AudioFolder` over one part of this set, unfiltered as an evaluation set: every readable clip (no length or silence filter), an unreadable one an error (`strict=False`: listed in `.skipped`)."
         sp = self.split(root, split_path, allow_pickle)
-        return AudioFolder(root, **{"sample_rate": self.sample_rate, "classes": sp[part], **kwargs})
+        return AudioFolder(root, **{"sample_rate": self.sample_rate, "classes": sp[part], "min_seconds": 0.0, "silence_db": None,
+                                    "strict": True, **kwargs})
 
 _C = DatasetConfig
 DATASETS: dict[str, DatasetConfig] = {c.name: c for c in [
