@@ -219,7 +219,8 @@ def _run_demo(out_dir, root, settings, data, pool, sets, progress, out, t0) -> d
                    settings=settings, clips_used=an["summary"]["clips"], command=sys.argv,
                    seconds=round(time.perf_counter() - t0, 1), configs=configs,
                    evaluation=ev_cfg.to_dict(), analysis=an_cfg.to_dict(), findings=found,
-                   avg_rank={k: dict(zip(t.models, map(float, t.avg_rank))) for k, t in ev["tables"].items()})
+                   avg_rank={k: {m: None if m in t.unranked else float(r) for m, r in zip(t.models, t.avg_rank)}
+                             for k, t in ev["tables"].items()})
     write_run(out_dir, tables, summary, out=None)
     say(f"\nwrote {out_dir}/ (tables as .md and .csv, figures as .html, models/, evaluation/, analysis/, demo.log, "
         f"summary.json) in {summary['seconds']:.0f} s")

@@ -67,6 +67,7 @@ class EvalConfig(Config):
     classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
     l2: bool = False  # L2-normalise features before the classifier
     standardise: bool = False  # z-score features with each task's support statistics
+    rank: str = "trained"  # which rows the average rank ranks: trained (the encoders; a random-init row is shown, not ranked, as in the paper) or all
     head_weights: bool = False  # also Table 6: each head's share of the weights of the smallest shot count's classifiers
     # machine and output
     batch_size: int = 128  # pieces per forward pass of an encoder
@@ -96,6 +97,7 @@ class EvalConfig(Config):
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
         self.check_choice("vote", VOTE_RULES)
+        self.check_choice("rank", ("trained", "all"))
         if self.variant: self.check_choice("variant", VARIANTS)
         for n, lo in (("n_way", 2), ("q_queries", 1), ("n_tasks", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
             self.check_range(n, lo)
@@ -253,7 +255,9 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
         out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
             + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
-    tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)")
+    unranked = [m for m in models if models[m].config.get("random_init")] if c.rank != "all" else []
+    tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)",
+                                               unranked=unranked)
               for k in c.shots}
     if weights:
         tables["head_weights"] = HeadWeightTable(weights, title=f"Head weights: share of the mean |weight| of {c.n_way}-way "
