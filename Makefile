@@ -6,7 +6,7 @@ VENV ?= $(or $(MTSLVR_VENV),.venv)
 export MTSLVR_VENV := $(VENV)
 BIN := $(VENV)/bin
 
-.PHONY: env test-env demo test sync readme lab clean-docs docs docs-outputs
+.PHONY: env test-env demo test sync readme readme-tables lab clean-docs docs docs-outputs
 
 env:
 	@bash scripts/setup_env.sh
@@ -27,6 +27,10 @@ sync: env
 
 readme: env
 	$(BIN)/python scripts/render_readme.py
+
+# Put a demo run's tables into the README (and its summary into docs/results/demo/): make readme-tables RUN=runs/demo
+readme-tables: env
+	$(BIN)/python scripts/readme_tables.py $(or $(RUN),runs/demo) --write
 
 # JupyterLab on the widget notebooks (nbs/explore); as root (containers) it needs --allow-root.
 lab: env

@@ -248,6 +248,8 @@ def environment_info() -> dict:
                 numpy=np.__version__, platform=platform.platform(), torch_threads=torch.get_num_threads(),
                 cuda=torch.version.cuda, cuda_available=torch.cuda.is_available())
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name(0)
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()   # the kernels ATen picked (avx2, avx512...): results differ between them
+    info["mkldnn"] = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
     return info
 
 # %% ../nbs/00b_config.ipynb #df28545f
