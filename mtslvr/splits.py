@@ -146,9 +146,6 @@ def make_split(folder: str | Path, # a set's folder: <class>/<audio files>
     fractions = _check_fractions(fractions)
     if by_group is None:
         groups, unmatched = {c: set() for c in folder_classes(folder)}, 0
-        n_used = sum(f > 0 for f in fractions)
-        if len(groups) < n_used:   # before the regex: name the cause
-            assign_parts(tied_components(groups), fractions, seed, where=str(folder))
     else: groups, unmatched = class_groups(folder, by_group)
     comps = tied_components(groups)
     parts = assign_parts(comps, fractions, seed, where=str(folder))
