@@ -118,6 +118,15 @@ def _cmd_splits_convert(a):
     out = convert_split(a.npy, a.out, allow_pickle=a.allow_pickle, name=a.name, piece_seconds=a.piece_seconds, overwrite=a.force)
     print(f"wrote {out}")
 
+def _cmd_splits_make(a):
+    from mtslvr.splits import make_split, save_new_split
+    from mtslvr.config import ConfigError
+    try: fractions = [float(x) for x in a.fractions.split(",")]
+    except ValueError: raise ConfigError(f"--fractions {a.fractions}: expected 3 numbers train,val,test, e.g. 0.7,0.1,0.2") from None
+    sp = make_split(a.folder, fractions, seed=a.seed, by_group=a.by_group, name=a.name, piece_seconds=a.piece_seconds)
+    out = save_new_split(sp, a.folder, a.out, force=a.force)
+    print(f"wrote {out}: {len(sp.train)} train, {len(sp.val)} val, {len(sp.test)} test classes ({sp.description})")
+
 # %% ../nbs/15_cli.ipynb #aefe8752
 def _run_parser(sub, name: str, cls, help: str, description: str, func, encoders: bool = False, profiles: bool = False):
     "A run command's sub-parser: [ENCODER...] --config FILE --set KEY=VALUE [--profile] --quiet, fields in the epilog."
@@ -198,6 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--piece-seconds", type=float, default=5.0, help="evaluation piece length to record (default 5.0)")
     cv.add_argument("--force", action="store_true", help="replace OUT if it exists")
     cv.set_defaults(func=_cmd_splits_convert)
+    mk = ssub.add_parser("make", help="make a class-disjoint split of a <class>/<files> folder",
+                         description="Split a folder's classes (its sub-folders holding audio) into train, val and test: "
+                                     "classes sorted, the same split for the same seed. --by-group REGEX reads a group "
+                                     "(speaker, kit, recording) from each file's path relative to FOLDER (the regex's "
+                                     "named group 'group', else its first group); classes sharing a group go to one part.")
+    mk.add_argument("folder", help="the set's folder: <class>/<audio files>")
+    mk.add_argument("--fractions", default="0.7,0.1,0.2", help="train,val,test fractions of the classes, summing to 1 (default 0.7,0.1,0.2)")
+    mk.add_argument("--seed", type=int, default=0, help="chooses the split (default 0)")
+    mk.add_argument("--by-group", default=None, metavar="REGEX", help="no group this regex reads from the file paths spans two parts, e.g. '^(spk[0-9]+)_'")
+    mk.add_argument("--out", default=None, help="JSON split file to write (default: FOLDER/split.json)")
+    mk.add_argument("--name", default=None, help="the split's name (default: the folder's name)")
+    mk.add_argument("--piece-seconds", type=float, default=5.0, help="evaluation piece length to record (default 5.0)")
+    mk.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    mk.set_defaults(func=_cmd_splits_make)
     return p
 
 # %% ../nbs/15_cli.ipynb #fd207f67

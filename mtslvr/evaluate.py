@@ -180,6 +180,10 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
         for n, (folder, s) in found.items():
             p = getattr(c, "piece_seconds", None) or piece or (s.piece_seconds if s is not None else 5.0)
             if s is None and out is not None and folder.classes: out(f"  {n}: no split file, all {len(folder.classes)} classes")
+            if s is None and labelled and len(folder.classes) < getattr(c, "n_way", 0):   # a plain <class>/<files> folder: all its classes
+                raise ConfigError(f"config field 'data': {folder.root}: {len(folder.classes)} class folder(s) with audio "
+                                  f"({', '.join(folder.classes)}), a {c.n_way}-way task needs at least {c.n_way}; lay the clips "
+                                  "out as <class>/<files> with one folder per class, or lower n_way (--set n_way=...)")
             res[name or n] = (folder, float(p))
     return res
 
