@@ -6,12 +6,13 @@ Docs: https://mtslvr.github.io/mtslvr/study.html.md"""
 
 # %% ../nbs/13a_study.ipynb #3a86b59b
 from __future__ import annotations
-import itertools
-from .config import ConfigError
+import itertools, json
+from pathlib import Path
+from .config import ConfigError, read_config_file
 from .pretrain import PretrainConfig
 
 # %% auto #0
-__all__ = ['study_cells']
+__all__ = ['study_cells', 'claim_study_folder']
 
 # %% ../nbs/13a_study.ipynb #59b620d2
 def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [...], "seed": [0, 1, 2]})
@@ -31,3 +32,26 @@ def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [..
         name = "_".join(f"{k}-{v}" for k, v in d.items()) or "cell"
         cells.append((name, cfg))
     return cells
+
+# %% ../nbs/13a_study.ipynb #b5a6942e
+def claim_study_folder(folder: str | Path, # the study folder (created if needed)
+                       axes: dict, # the grid, as given to study_cells
+                      ) -> Path:
+    "Write (or check) `folder/study.json`; refuse nested studies and a changed grid with ConfigError."
+    folder = Path(folder).resolve()
+    for up in folder.parents:
+        if (up / "study.json").is_file():
+            raise ConfigError(f"{folder}: inside the study folder {up}; give a study folder outside it")
+    if folder.is_dir():
+        inner = [p.parent for p in folder.rglob("study.json") if p.parent != folder]
+        if inner: raise ConfigError(f"{folder}: holds another study ({inner[0]}); give an empty or new folder")
+    rec = folder / "study.json"
+    want = {"axes": {k: list(v) for k, v in axes.items()}}
+    if rec.is_file():
+        have = json.loads(rec.read_text())
+        if have.get("axes") != want["axes"]:
+            raise ConfigError(f"{rec}: this folder's study has the grid {have.get('axes')}, not {want['axes']}; use a new folder")
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rec.write_text(json.dumps(want, indent=1) + "\n")
+    return folder
