@@ -12,7 +12,7 @@ from .config import ConfigError, read_config_file
 from .pretrain import PretrainConfig
 
 # %% auto #0
-__all__ = ['study_cells', 'claim_study_folder']
+__all__ = ['study_cells', 'claim_study_folder', 'read_grid']
 
 # %% ../nbs/13a_study.ipynb #59b620d2
 def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [...], "seed": [0, 1, 2]})
@@ -55,3 +55,13 @@ def claim_study_folder(folder: str | Path, # the study folder (created if needed
     folder.mkdir(parents=True, exist_ok=True)
     rec.write_text(json.dumps(want, indent=1) + "\n")
     return folder
+
+# %% ../nbs/13a_study.ipynb #ee021149
+def read_grid(path: str | Path, # a YAML/JSON mapping of PretrainConfig fields: lists are axes, single values shared
+             ) -> tuple[dict, PretrainConfig]:
+    "The axes and the shared base config of a grid file; unknown fields name the file."
+    d = read_config_file(path)
+    axes = {k: v for k, v in d.items() if isinstance(v, list)}
+    base = PretrainConfig.from_dict({k: v for k, v in d.items() if not isinstance(v, list)}, where=str(path))
+    study_cells(axes, base=base, where=str(path))
+    return axes, base
