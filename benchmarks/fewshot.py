@@ -147,6 +147,12 @@ def main():
     print(f"paired difference (batched - sklearn): {d:+.2f} +- {dci:.2f} points (CI [{d - dci:+.2f}, {d + dci:+.2f}]); "
           f"{100 * same:.1f}% of tasks scored identically")
     print(f"speed-up, end to end (tasks drawn, fitted, queries scored and voted): {res['sklearn'][1] / res['sgd'][1]:.0f}x")
+    # float32 against float64 features: the same tasks, the batched solver (scores are float64 either way)
+    acc64 = torch.cat([evaluate_features(dataclasses.replace(f, pieces=f.pieces.double().to(dev)), 5, 1, 1, k, "sgd", seed=0).cpu()
+                       for (n, f), k in zip(feats.items(), per_set)])
+    agree = (acc64 == res["sgd"][0]).double().mean().item()
+    print(f"float32 vs float64 features (batched): {100 * res['sgd'][0].mean():.2f}% vs {100 * acc64.mean():.2f}%; "
+          f"{100 * agree:.2f}% of tasks scored identically")
 
     # ---- (a') the classifiers alone: fitting the same supports, nothing else timed --------------------
     from mtslvr.tasks import FewShotSampler

@@ -69,6 +69,7 @@ def _cmd_demo(a):
     from mtslvr.demo import run_demo
     variants = {}
     if a.variants: variants = dict(variants=tuple(v.strip() for v in a.variants.split(",") if v.strip()))
+    if getattr(a, "methods", None): variants["methods"] = tuple(m.strip() for m in a.methods.split(",") if m.strip())
     run_demo(a.out, **variants, steps=a.steps, n_tasks=a.tasks, full=a.full, seed=a.seed, data=a.data, profile=a.profile,
              pool=a.pool, sets=_named_folders(a.eval_set, "--eval-set") or None, progress=not a.quiet,
              invariance={k: v for k, v in dict(n_clips=a.clips, n_values=a.values).items() if v is not None})
@@ -156,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--clips", type=int, default=None, help=f"clips per set for the invariance (default: the profile's; demo {dp['invariance']['n_clips']})")
     d.add_argument("--values", type=int, default=None, help=f"grid values per augmentation (default: the profile's; demo {dp['invariance']['n_values']})")
     d.add_argument("--variants", default=None, help="comma-separated variants to pre-train (default: cont_only,pred_only,mt_simple,mt_split,mt_parallel)")
-    d.add_argument("--full", action="store_true", help="all seven variants with SimCLR and SimSiam, 3x the steps")
+    d.add_argument("--methods", default=None, help="comma-separated pre-training methods, e.g. simclr,simsiam (default: simclr)")
+    d.add_argument("--full", action="store_true", help="all seven variants with SimCLR and SimSiam, 3x the profile's steps (an explicit --steps is kept)")
     d.add_argument("--seed", type=int, default=0, help="the one seed of the whole run (default 0)")
     d.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -166,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "evaluate", EvalConfig, "evaluate saved encoders few-shot and write the tables",
                 "Evaluate saved AudioEncoder files (and a random-init baseline) few-shot: 5-way 1- and 5-shot on the bundled "
                 "sets' test classes by default, or on your own data. Prints the tables and writes them (.md, .csv), figures "
-                "(.html) and results.json to out_dir.", _cmd_evaluate, encoders=True)
+                "(.html) and results.json to out_dir. --profile paper: the paper's protocol (10,000 5-way 1-shot tasks, the "
+                "authors' pieces and vote).", _cmd_evaluate, encoders=True, profiles=True)
     iv = _run_parser(sub, "invariance", AnalysisConfig, "invariance (Table 5) and head weights (Table 6) of saved encoders",
                      "Mahalanobis invariance of each head to each augmentation, on clips of the data's sets (the bundled test "
                      "classes by default), and the weight per-task classifiers give each head of multi-task encoders; prints "

@@ -513,6 +513,8 @@ class DatasetConfig:
     split_file: str = "split.json" # our split file, relative to the set's root
     metaaudio_split: str | None = None # MetaAudio's split file for this set, if it has one
     fixed_length: bool = False # every clip has the same length
+    evaluator_split: str | None = None # the authors' evaluator's split file for this set (the five MetaAudio lacks)
+    paper_classes: str = "test" # the paper's evaluation classes: "test" (MetaAudio's test split) or "all" (every class)
 
     def split(self, root: str | Path, split_path: str | Path | None = None, allow_pickle: bool = False) -> Split:
         "The set's split: `split_path`, else `root/split_file`, else MetaAudio's file in `root` (needs `allow_pickle`)."
@@ -529,9 +531,10 @@ class DatasetConfig:
     def open(self, root: str | Path, # the set's folder, laid out as `layout` says
              part: str = "test", split_path: str | Path | None = None, allow_pickle: bool = False,
              **kwargs) -> AudioFolder:
-        "An `AudioFolder` over one part of this set."
+        "An `AudioFolder` over one part of this set, unfiltered as an evaluation set: every readable clip (no length or silence filter), an unreadable one an error (`strict=False`: listed in `.skipped`)."
         sp = self.split(root, split_path, allow_pickle)
-        return AudioFolder(root, **{"sample_rate": self.sample_rate, "classes": sp[part], **kwargs})
+        return AudioFolder(root, **{"sample_rate": self.sample_rate, "classes": sp[part], "min_seconds": 0.0, "silence_db": None,
+                                    "strict": True, **kwargs})
 
 _C = DatasetConfig
 DATASETS: dict[str, DatasetConfig] = {c.name: c for c in [
@@ -543,18 +546,20 @@ DATASETS: dict[str, DatasetConfig] = {c.name: c for c in [
     _C("fsdkaggle18", "FSDKaggle2018", "41 sound-event labels", "root/<label>/<clip>.wav (labels from train_post_competition.csv and test_post_competition_scoring_clips.csv)",
        "https://zenodo.org/record/2552860", metaaudio_split="Kaggle18_norm_split.npy"),
     _C("watkins", "Watkins Marine Mammal Sound Database", "marine mammal species", "root/<species>/<clip>.wav",
-       "https://whoicf2.whoi.edu/science/B/whalesounds/"),
+       "https://whoicf2.whoi.edu/science/B/whalesounds/", evaluator_split="watkins_split.npy", paper_classes="all"),
     _C("birdclef", "BirdCLEF 2020 (MetaAudio's pruned version)", "bird species", "root/<species>/<recording>.(wav|ogg|mp3)",
        "https://www.aicrowd.com/clef_tasks/22/task_dataset_files?challenge_id=211", metaaudio_split="BirdClef_norm_split.npy"),
     _C("voxceleb1", "VoxCeleb1", "speakers (1,251)", "root/<speaker id>/<video>/<utterance>.wav (the dataset's own layout)",
        "https://www.robots.ox.ac.uk/~vgg/data/voxceleb/vox1.html", metaaudio_split="VoxCeleb_norm_split.npy"),
     _C("speechcommands", "Speech Commands v2", "35 spoken words", "root/<word>/<clip>.wav (the dataset's own layout; leave out _background_noise_)",
-       "https://www.tensorflow.org/datasets/catalog/speech_commands", piece_seconds=1.0, fixed_length=True),
+       "https://www.tensorflow.org/datasets/catalog/speech_commands", piece_seconds=1.0, fixed_length=True,
+       evaluator_split="sc_split.npy", paper_classes="all"),
     _C("cremad", "CREMA-D", "emotions (the third field of the file name, e.g. ANG)", "root/<emotion>/<clip>.wav",
-       "https://github.com/CheyneyComputerScience/CREMA-D"),
+       "https://github.com/CheyneyComputerScience/CREMA-D", evaluator_split="cremad_split.npy", paper_classes="all"),
     _C("speechaccent", "Speech Accent Archive", "native languages of the speakers", "root/<native language>/<recording>.mp3",
-       "https://accent.gmu.edu"),
-    _C("commonvoice", "Common Voice", "languages", "root/<language>/<clip>.mp3", "https://commonvoice.mozilla.org"),
+       "https://accent.gmu.edu", evaluator_split="saa_split.npy", paper_classes="all"),
+    _C("commonvoice", "Common Voice", "languages", "root/<language>/<clip>.mp3", "https://commonvoice.mozilla.org",
+       evaluator_split="new_splits/commonvoice_split.npy", paper_classes="all"),
 ]}
 del _C
 

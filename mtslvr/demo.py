@@ -149,7 +149,7 @@ def run_demo(out_dir: str | Path = "runs/demo", # run folder (reused on a second
              n_tasks: int | None = None, # few-shot tasks per set and shot count (None: the profile's)
              variants: tuple = DEMO_VARIANTS,
              methods: tuple = ("simclr",),
-             full: bool = False, # all seven variants, SimCLR and SimSiam, 3x the steps
+             full: bool = False, # all seven variants, SimCLR and SimSiam, 3x the profile's steps (an explicit `steps` stays)
              seed: int = 0,
              data: str | Path | None = None, # the bundled data folder (default: found)
              profile: str = "demo", # "demo" (CPU, bundled data) or "paper"
@@ -166,12 +166,15 @@ def run_demo(out_dir: str | Path = "runs/demo", # run folder (reused on a second
                           "and --eval-set NAME=FOLDER for each evaluation set")
     if pool is not None and not Path(pool).is_dir(): raise FileNotFoundError(f"--pool {pool}: no such folder")
     if full: variants, methods = tuple(VARIANTS), ("simclr", "simsiam")
+    from mtslvr.losses import METHODS
+    bad_m = [m for m in methods if m not in METHODS]
+    if bad_m or not methods: raise ConfigError(f"unknown method(s) {bad_m or 'none given'} (--methods); choose from {', '.join(METHODS)}")
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants: raise ConfigError(f"unknown variant(s) {bad or 'none given'}; choose from {', '.join(VARIANTS)}")
     iv = {**prof["invariance"], **(invariance or {})}
     for flag, v, low in (("--steps", steps, 1), ("--tasks", n_tasks, 1), ("--clips", iv["n_clips"], 2), ("--values", iv["n_values"], 1)):
         if v is not None and v < low: raise ConfigError(f"{flag} {v}: expected at least {low} (leave it out for the profile's)")
-    steps = (prof["pretrain"]["steps"] if steps is None else steps) * (3 if full else 1)   # zero means zero: refused above
+    steps = prof["pretrain"]["steps"] * (3 if full else 1) if steps is None else steps   # --full never multiplies an explicit --steps
     n_tasks = prof["n_tasks"] if n_tasks is None else n_tasks
     t0, out_dir, root = time.perf_counter(), Path(out_dir), find_data_root(data)
     settings = dict(profile=profile, steps=steps, n_tasks=n_tasks, variants=list(variants), methods=list(methods), seed=seed,
@@ -219,7 +222,8 @@ def _run_demo(out_dir, root, settings, data, pool, sets, progress, out, t0) -> d
                    settings=settings, clips_used=an["summary"]["clips"], command=sys.argv,
                    seconds=round(time.perf_counter() - t0, 1), configs=configs,
                    evaluation=ev_cfg.to_dict(), analysis=an_cfg.to_dict(), findings=found,
-                   avg_rank={k: dict(zip(t.models, map(float, t.avg_rank))) for k, t in ev["tables"].items()})
+                   avg_rank={k: {m: None if m in t.unranked else float(r) for m, r in zip(t.models, t.avg_rank)}
+                             for k, t in ev["tables"].items()})
     write_run(out_dir, tables, summary, out=None)
     say(f"\nwrote {out_dir}/ (tables as .md and .csv, figures as .html, models/, evaluation/, analysis/, demo.log, "
         f"summary.json) in {summary['seconds']:.0f} s")

@@ -23,13 +23,14 @@ from .config import Config, ConfigError, resolve_device
 from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, dataset_config, load_split, part_folders
 from .features import cached_features
 from .fewshot import CLASSIFIERS, evaluate_features, feature_gram
+from .fewshot import VOTE_RULES
 from .models import VARIANTS
 from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_FREE', 'EvalConfig', 'load_eval_models', 'open_eval_sets', 'task_classes',
-           'run_evaluation']
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'EVAL_FREE', 'EvalConfig', 'load_eval_models',
+           'open_eval_sets', 'task_classes', 'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -54,8 +55,10 @@ class EvalConfig(Config):
     split: str = ""  # split file of a one-set folder (JSON; MetaAudio .npy needs allow_pickle)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
     part: str = "test"  # the split's classes to evaluate on: train, val or test
+    skip_unreadable: bool = False  # every clip is kept (no length or silence filter); one that cannot be read is an error naming it, or with true listed in results.json and skipped
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
     pieces: str = "mtslvr"  # how clips become pieces: mtslvr (padded from the clip's start, each normalised) or authors
+    vote: str = "ours"  # how a query clip's pieces vote: ours (ties -> the higher summed probability) or authors (torch.mode: ties -> lowest label)
     # protocol
     n_way: int = 5  # classes per task
     shots: tuple[int, ...] = (1, 5)  # support clips per class; one table per value
@@ -64,6 +67,7 @@ class EvalConfig(Config):
     classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
     l2: bool = False  # L2-normalise features before the classifier
     standardise: bool = False  # z-score features with each task's support statistics
+    rank: str = "trained"  # which rows the average rank ranks: trained (the encoders; a random-init row is shown, not ranked, as in the paper) or all
     head_weights: bool = False  # also Table 6: each head's share of the weights of the smallest shot count's classifiers
     # machine and output
     batch_size: int = 128  # pieces per forward pass of an encoder
@@ -72,6 +76,15 @@ class EvalConfig(Config):
     out_dir: str = "runs/evaluate"  # run folder: tables (.md, .csv), figures (.html), results.json, accuracies.pt
     seed: int = 0  # drives the tasks, the supports' pieces, the classifiers and the random-init weights
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+
+    PROFILES: typing.ClassVar[dict] = {
+        "demo": {},
+        # the paper's protocol with the authors' evaluator: 10,000 5-way 1-shot tasks per set (no 5-shot), their pieces
+        # (the last padded from its own start, a clip's pieces normalised together) and their vote (torch.mode); the
+        # batched solver predicts as SGDClassifier.predict (argmax of the decision values)
+        "paper": dict(n_way=5, shots=(1,), q_queries=1, n_tasks=10_000, pieces="authors", vote="authors", classifier="sgd",
+                      part="test"),
+    }
 
     def validate(self):
         "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
@@ -83,6 +96,8 @@ class EvalConfig(Config):
         self.check_choice("head", FEATURE_HEADS); self.check_choice("part", SPLIT_PARTS)
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
+        self.check_choice("vote", VOTE_RULES)
+        self.check_choice("rank", ("trained", "all"))
         if self.variant: self.check_choice("variant", VARIANTS)
         for n, lo in (("n_way", 2), ("q_queries", 1), ("n_tasks", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
             self.check_range(n, lo)
@@ -148,6 +163,8 @@ def _named_sets(c) -> list[tuple[str, DataSource, "Split | None", float | None]]
         return [(sp.name, DataSource(Path(c.data), "set"), sp, sp.piece_seconds)]
     return [(None, data_source(c.data, c.layout), None, None)]
 
+EVAL_UNFILTERED = dict(min_seconds=0.0, silence_db=None)  # evaluation sets as they ship: short and quiet clips are clips
+
 def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: data, layout, sets, datasets, part, ...)
                    sample_rate: int = 16000, out=None, # a function to print what was found
                    labelled: bool = True, # few-shot tasks need classes; the invariance analysis does not
@@ -155,7 +172,8 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
     "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
     res = {}
     for name, src, sp, piece in _named_sets(c):
-        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header")
+        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
+                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False))
         except ValueError as e:
             raise ConfigError(f"config field {'sets' if 'no set' in str(e) else 'data'!r}: {e}") from None
         if out is not None: out(f"data: {src}")
@@ -229,14 +247,17 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
             gram = feature_gram(feats, c.classifier, c.l2, c.standardise)  # once per bank, for every shot count
             for k in c.shots:
                 r = evaluate_features(feats, c.n_way, k, c.q_queries, c.n_tasks, c.classifier, seed=c.seed, l2=c.l2,
-                                      standardise=c.standardise, gram=gram, head_weights=m in weights and k == min(c.shots))
+                                      standardise=c.standardise, gram=gram, head_weights=m in weights and k == min(c.shots),
+                                      vote=c.vote)
                 if isinstance(r, tuple): acc[k][m][set_name], weights[m][set_name] = r.accuracy.cpu(), head_weight_shares(r.head_weights)
                 else: acc[k][m][set_name] = r.cpu()
         keep, dropped = classes[set_name]
         out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
             + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
-    tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)")
+    unranked = [m for m in models if models[m].config.get("random_init")] if c.rank != "all" else []
+    tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)",
+                                               unranked=unranked)
               for k in c.shots}
     if weights:
         tables["head_weights"] = HeadWeightTable(weights, title=f"Head weights: share of the mean |weight| of {c.n_way}-way "

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'GRAM_MAX_PIECES', 'check_support', 'FewShotTasks', 'preprocess', 'LinearHeads',
-           'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
+__all__ = ['SGD_PARAMS', 'CLASSIFIERS', 'VOTE_RULES', 'GRAM_MAX_PIECES', 'check_support', 'FewShotTasks', 'preprocess',
+           'LinearHeads', 'fit_sklearn', 'fit_sgd', 'sklearn_orders', 'fit_logreg', 'majority_vote', 'evaluate_tasks',
            'tasks_from_features', 'FewShotResult', 'feature_gram', 'evaluate_features']
 
 # %% ../nbs/10_fewshot.ipynb #eff5d3ac
@@ -131,14 +131,19 @@ class LinearHeads:
     coef: torch.Tensor
     intercept: torch.Tensor
     multinomial: bool = False  # False: one-vs-rest sigmoids (SGDClassifier); True: softmax
+    estimators: list | None = None  # `fit_sklearn`: the fitted scikit-learn classifiers, one per task (their own predict)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         "Decision values `[n_tasks, M, n_way]` for queries `x` `[n_tasks, M, D]`."
         T, _, D = self.coef.shape
         if x.ndim != 3 or x.shape[0] != T or x.shape[2] != D:
             raise ValueError(f"queries: expected shape [n_tasks={T}, M, D={D}], got {tuple(x.shape)}")
-        dt = torch.promote_types(x.dtype, torch.float32)  # scores in the features' precision: no float64 copy of the queries
+        dt = torch.float64  # float64 whatever the features: float32 sigmoids saturate to 1.0 above a score of ~17
         return torch.baddbmm(self.intercept.to(dt).unsqueeze(1), x.to(dt), self.coef.to(dt).transpose(1, 2))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        "Predicted class `[n_tasks, M]`: the argmax of the decision values, as `SGDClassifier.predict` (never of saturated probabilities)."
+        return self.scores(x).argmax(-1)
 
     def proba(self, x: torch.Tensor) -> torch.Tensor:
         "Class probabilities `[n_tasks, M, n_way]` for queries `x` `[n_tasks, M, D]`."
@@ -168,15 +173,16 @@ def fit_sklearn(support: torch.Tensor, # `[n_tasks, n_support, D]`
     X, y = support.detach().double().cpu().numpy(), labels.cpu().numpy()
     T, _, D = X.shape
     C = 1 if n_way == 2 else n_way
-    coef, icpt = np.zeros((T, C, D)), np.zeros((T, C))
+    coef, icpt, models = np.zeros((T, C, D)), np.zeros((T, C)), []
     with warnings.catch_warnings():  # 20 epochs routinely end "before convergence": that is the protocol
         warnings.simplefilter("ignore", ConvergenceWarning)
         for t in range(T):
             clf = SGDClassifier(**{**SGD_PARAMS, **params}, random_state=seed + t).fit(X[t], y[t])
             coef[t], icpt[t] = clf.coef_, clf.intercept_
+            models.append(clf)
     coef, icpt = torch.from_numpy(coef).to(support.device), torch.from_numpy(icpt).to(support.device)
     if n_way == 2: coef, icpt = _binary_to_ovr(coef, icpt)
-    return LinearHeads(coef, icpt)
+    return LinearHeads(coef, icpt, estimators=models)
 
 # %% ../nbs/10_fewshot.ipynb #16604aee
 def _sgd_dual(K: torch.Tensor, # `[n_tasks, n, n]` Gram matrix of each task's supports, in the recursion's dtype
@@ -320,33 +326,41 @@ def _logreg_dual(K: torch.Tensor, # `[n_tasks, n, n]` Gram matrix of each task's
 def majority_vote(proba: torch.Tensor, # `[P, n_way]` class probabilities of each piece
                   clip: torch.Tensor, # `[P]` clip index of each piece, 0..n_clips-1
                   n_clips: int | None = None, # number of clips (None: `clip.max() + 1`)
+                  pred: torch.Tensor | None = None, # `[P]` each piece's predicted class (None: `proba.argmax(-1)`);
+                                                    # the argmax of the decision values, which never saturate
                  ) -> torch.Tensor: # `[n_clips]` predicted class per clip
     "Label each clip by the majority vote of its pieces; ties -> highest summed probability, then lowest index."
     _check_features(proba, "proba", 2)
     if n_clips is None: n_clips = int(clip.max()) + 1 if clip.numel() else 0
     _check_index(clip, "clip", proba.shape[:1], n_clips, "clip indices")
     C = proba.shape[1]
-    votes = proba.new_zeros(n_clips, C).index_add_(0, clip.long(), F.one_hot(proba.argmax(-1), C).to(proba.dtype))
+    if pred is None: pred = proba.argmax(-1)
+    _check_index(pred, "pred", proba.shape[:1], C, "class indices")
+    votes = proba.new_zeros(n_clips, C).index_add_(0, clip.long(), F.one_hot(pred.long(), C).to(proba.dtype))
     mass = proba.new_zeros(n_clips, C).index_add_(0, clip.long(), proba)
     tied = votes == votes.amax(-1, keepdim=True)
     return mass.masked_fill(~tied, -math.inf).argmax(-1)  # argmax returns the first (lowest) index on ties
 
 # %% ../nbs/10_fewshot.ipynb #6b058444
 CLASSIFIERS = {"sgd": fit_sgd, "logreg": fit_logreg, "sklearn": fit_sklearn}
+VOTE_RULES = ("ours", "authors")  # ours: `majority_vote` (ties -> summed probability); authors: `torch.mode` (ties -> lowest label)
+
+def _check_vote(vote):
+    if vote not in VOTE_RULES: raise ValueError(f"vote: unknown rule {vote!r}; choose one of {VOTE_RULES}")
 
 def _check_classifier(classifier):
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier: unknown {classifier!r}; choose one of {sorted(CLASSIFIERS)}")
 
-def _pad_by_task(x, task, n_tasks):
+def _pad_by_task(x, task, n_tasks, dtype=None):
     "Ragged rows `x` `[P, D]` grouped by `task` `[P]` -> `[n_tasks, max rows, D]` and each row's slot `[P]`."
     counts = torch.bincount(task, minlength=n_tasks)
     order = torch.argsort(task, stable=True)
     starts = counts.cumsum(0) - counts
     pos = torch.empty_like(task)
     pos[order] = torch.arange(len(task), device=task.device) - starts[task[order]]
-    out = x.new_empty(n_tasks, int(counts.max()) if len(task) else 0, x.shape[1])  # padding rows are never read back
-    out[task, pos] = x
+    out = x.new_empty(n_tasks, int(counts.max()) if len(task) else 0, x.shape[1], dtype=dtype or x.dtype)  # padding rows are never read back
+    out[task, pos] = x.to(out.dtype)
     return out, pos
 
 def _fit_extra(classifier, sklearn_shuffle, seed, n_tasks, n_way, n_support, gen, kwargs):
@@ -357,17 +371,31 @@ def _fit_extra(classifier, sklearn_shuffle, seed, n_tasks, n_way, n_support, gen
     return {"generator": gen}
 
 def _score_explicit(sub: FewShotTasks, classifier, seed, sklearn_shuffle, gen, kwargs):
-    "Score source 1, features copied per task: (probabilities `[P, n_way]` of the query pieces, weights `() -> [t, C, D]`)."
+    """Score source 1, features copied per task: (probabilities `[P, n_way]` of the query pieces, their predicted
+    classes `[P]`, weights `() -> [t, C, D]`). The reference predicts with scikit-learn's own `predict`/`predict_proba`."""
     extra = _fit_extra(classifier, sklearn_shuffle, seed, sub.n_tasks, sub.n_way, sub.support.shape[1], gen, kwargs)
     heads = CLASSIFIERS[classifier](sub.support, sub.support_labels, sub.n_way, **extra, **kwargs)
     task = sub.query_task
-    padded, pos = _pad_by_task(sub.query, task, sub.n_tasks)
-    return heads.proba(padded)[task, pos], lambda: heads.coef
+    if heads.estimators is not None:
+        q, tk = sub.query.detach().double().cpu().numpy(), task.cpu().numpy()
+        proba, pred = np.zeros((len(q), sub.n_way)), np.zeros(len(q), dtype=np.int64)
+        for t, clf in enumerate(heads.estimators):
+            rows = np.flatnonzero(tk == t)
+            if len(rows): proba[rows], pred[rows] = clf.predict_proba(q[rows]), clf.predict(q[rows])
+        dev = sub.query.device
+        return torch.from_numpy(proba).to(dev), torch.from_numpy(pred).to(dev), lambda: heads.coef
+    padded, pos = _pad_by_task(sub.query, task, sub.n_tasks, torch.float64)  # float64 scores: no saturation
+    s = heads.scores(padded)[task, pos]                                     # [P, n_way]
+    proba = s.softmax(-1) if heads.multinomial else s.sigmoid()
+    if not heads.multinomial: proba = proba / proba.sum(-1, keepdim=True).clamp_min(torch.finfo(proba.dtype).tiny)
+    return proba, s.argmax(-1), lambda: heads.coef
 
-def _accuracy(proba, clip, labels):
-    "`[t]` accuracy of each task: the majority vote of each query clip's pieces against its label `[t, Q]`."
+def _accuracy(proba, pred, clip, labels, vote="ours"):
+    "`[t]` accuracy of each task: the vote (`VOTE_RULES`) of each query clip's pieces (`pred` `[P]`) against its label `[t, Q]`."
+    from mtslvr.audio import mode_vote
     t, Q = labels.shape
-    pred = majority_vote(proba, clip, t * Q).view(t, Q)
+    if vote == "authors": pred = mode_vote(pred.long(), clip.long(), t * Q, proba.shape[1]).view(t, Q)
+    else: pred = majority_vote(proba, clip, t * Q, pred).view(t, Q)
     return (pred == labels.to(pred.device)).double().mean(1)
 
 def evaluate_tasks(tasks: FewShotTasks,
@@ -377,16 +405,17 @@ def evaluate_tasks(tasks: FewShotTasks,
                    seed: int = 0,
                    sklearn_shuffle: bool = False, # "sgd" only: reproduce the reference's orders (slower; for verification)
                    chunk_size: int = 2048, # tasks per batch
+                   vote: str = "ours", # how a query clip's pieces vote: one of `VOTE_RULES`
                    **kwargs, # passed to the classifier's fit function
                   ) -> torch.Tensor: # `[n_tasks]` accuracy of each task (fraction of query clips right)
     "Fit a classifier per task, majority-vote each query clip's pieces and return the accuracy per task."
-    _check_classifier(classifier)
+    _check_classifier(classifier); _check_vote(vote)
     if chunk_size < 1: raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     gen, accs = torch.Generator().manual_seed(seed), []
     for start in range(0, tasks.n_tasks, chunk_size):
         sub = preprocess(tasks.select(start, min(start + chunk_size, tasks.n_tasks)), l2, standardise)
-        proba, _ = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kwargs)
-        accs.append(_accuracy(proba, sub.query_clip, sub.query_labels))
+        proba, pred, _ = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kwargs)
+        accs.append(_accuracy(proba, pred, sub.query_clip, sub.query_labels, vote))
     return torch.cat(accs)
 
 # %% ../nbs/10_fewshot.ipynb #07f877a8
@@ -442,7 +471,7 @@ def feature_gram(feats, # `Features` of a set
     return bank.to(dt) @ bank.to(dt).T                                    # the precision the explicit path uses
 
 def _score_gram(G, bank, sp, sl, q_piece, clip, n_query, n_way, classifier, seed, sklearn_shuffle, gen, kwargs):
-    "Score source 2, inner products read from the bank's Gram matrix `G`: (probabilities `[P, n_way]`, weights `() -> [t, C, D]`)."
+    "Score source 2, inner products read from the bank's Gram matrix `G`: (probabilities `[P, n_way]`, predictions `[P]`, weights `() -> [t, C, D]`)."
     kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", torch.float64)
     t, S = sp.shape
@@ -453,14 +482,16 @@ def _score_gram(G, bank, sp, sl, q_piece, clip, n_query, n_way, classifier, seed
     if classifier == "sgd":
         a, b = _sgd_dual(K, sl, n_way, **extra, **kwargs)                   # [t, C, S], [t, C]
         if n_way == 2: a, b = _binary_to_ovr(a, b)
-        p = (torch.linalg.vecdot(a[task], Gq[:, None, :]) + b[task]).sigmoid()  # one-vs-rest, normalised as sklearn
+        s = (torch.linalg.vecdot(a[task], Gq[:, None, :]) + b[task]).double()  # [P, n_way] decision values
+        p = s.sigmoid()                                                     # one-vs-rest, normalised as sklearn
         proba = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
         coef = lambda: a.to(bank.dtype) @ bank[sp]                          # back to primal, as fit_sgd
     else:
         A, b = _logreg_dual(K, sl, n_way, **kwargs)                         # [t, S, n_way], [t, n_way]
-        proba = (torch.einsum("psw,ps->pw", A[task], Gq) + b[task]).softmax(-1)
+        s = (torch.einsum("psw,ps->pw", A[task], Gq) + b[task]).double()
+        proba = s.softmax(-1)
         coef = lambda: A.transpose(1, 2) @ bank[sp].to(A.dtype)
-    return proba, coef
+    return proba, s.argmax(-1), coef
 
 def evaluate_features(feats, # `Features` of a set (all the classes tasks may use)
                       n_way: int = 5, k_shot: int = 1, q_queries: int = 1, n_tasks: int = 1000,
@@ -469,12 +500,14 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
                       l2: bool = False, standardise: bool = False, # see `preprocess`
                       head_weights: bool = False, # also each task's mean |weight| per head (`feats.heads`): a `FewShotResult`
                       gram: torch.Tensor | None = None, # `feature_gram(feats, ...)` when the caller has it (several shot counts)
-                      sklearn_shuffle: bool = False, **kw, # passed to the classifier's fit
+                      sklearn_shuffle: bool = False, # "sgd": scikit-learn's shuffle orders (slower; for verification)
+                      vote: str = "ours", # how a query clip's pieces vote: one of `VOTE_RULES`
+                      **kw, # passed to the classifier's fit
                      ) -> torch.Tensor | FewShotResult: # `[n_tasks]` accuracies
     "Per-task accuracies of `n_tasks` few-shot tasks on `feats`."
     from mtslvr.tasks import FewShotSampler
     from mtslvr.seed import seeded_generator
-    _check_classifier(classifier)
+    _check_classifier(classifier); _check_vote(vote)
     if chunk < 1: raise ValueError(f"chunk must be positive, got {chunk}")
     sampler = FewShotSampler(feats.labels, n_way, k_shot, q_queries, n_tasks, seed)
     _check_features(feats.pieces, "features", 2)
@@ -487,12 +520,12 @@ def evaluate_features(feats, # `Features` of a set (all the classes tasks may us
         g, gen = seeded_generator(seed, "support-pieces", start), torch.Generator().manual_seed(seed + start)
         sp, sl, q_piece, ql, clip = _task_pieces(feats, t, g)
         if gram is not None:
-            proba, coef = _score_gram(gram, bank, sp, sl, q_piece, clip, ql.shape[1], n_way, classifier, seed + start,
+            proba, pred, coef = _score_gram(gram, bank, sp, sl, q_piece, clip, ql.shape[1], n_way, classifier, seed + start,
                                        sklearn_shuffle, gen, kw)
         else:
             sub = preprocess(FewShotTasks(feats.pieces[sp], sl, feats.pieces[q_piece], ql, clip), l2, standardise)
-            proba, coef = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kw)
-        accs.append(_accuracy(proba, clip, ql))
+            proba, pred, coef = _score_explicit(sub, classifier, seed + start, sklearn_shuffle, gen, kw)
+        accs.append(_accuracy(proba, pred, clip, ql, vote))
         if cols:
             w = coef().abs()                                                # [t, C, D]
             weights.append(torch.stack([w[..., c].mean(dim=(1, 2)) for c in cols], 1).double())

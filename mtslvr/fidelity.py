@@ -103,6 +103,23 @@ FIDELITY: list[FidelityRow] = [
     _R("invariance covariance", "the covariance of the clean features", "-",
        "the sample covariance when N >= 2D clips, Ledoit-Wolf below; estimator, N, D and weight noted with the table",
        "`shrinkage=ledoit-wolf` or a fixed weight", (("invariance", "shrinkage", "auto"),)),
+    _R("few-shot tasks", "10,000 5-way 1-shot tasks per set", "10,000 5-way 1-shot tasks, one query per class",
+       "1,000 tasks per set, 1- and 5-shot (a quick CPU run)", "`mtslvr evaluate --profile paper`",
+       (("evaluate", "n_tasks", 10_000), ("evaluate", "shots", (1,)), ("evaluate", "n_way", 5), ("evaluate", "q_queries", 1))),
+    _R("few-shot pieces", "-", "the last piece padded from its own start; a clip's pieces normalised together after padding",
+       "the last piece wrapped to the clip's start; each piece normalised on its own", "`pieces=authors` (the paper profile)",
+       (("evaluate", "pieces", "authors"),)),
+    _R("few-shot vote", "a majority vote over a query clip's pieces", "`torch.mode` of the pieces' labels: ties go to the lowest label",
+       "majority vote, ties to the class with the higher summed probability", "`vote=authors` (the paper profile)",
+       (("evaluate", "vote", "authors"),)),
+    _R("few-shot prediction", "-", "`SGDClassifier.predict`: the argmax of the decision values",
+       "the same: the argmax of float64 decision values (batched; the `sklearn` reference calls scikit-learn's own predict)",
+       "- (the same)", (("evaluate", "classifier", "sgd"),)),
+    _R("average rank", "the trained variants only", "-",
+       "the encoders trained in this study; a random-init row is shown but not ranked", "`rank=all` ranks every row",
+       (("evaluate", "rank", "trained"),)),
+    _R("evaluation clips", "-", "every clip of the test split", "every readable clip (no length or silence filter); an "
+       "unreadable clip is an error naming it", "`skip_unreadable=true` skips and lists them", (("evaluate", "skip_unreadable", False),)),
 ]
 del _R
 

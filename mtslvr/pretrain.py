@@ -217,12 +217,16 @@ class StepBatches(torch.utils.data.Dataset):
     @property
     def n_pass_batches(self) -> int:
         "Batches of one pass over every clip once (`pass_batch`)."
-        return -(-len(self.indices) // self.batch_size)
+        n, b = len(self.indices), self.batch_size
+        k = -(-n // b)
+        return k - 1 if k > 1 and n % b == 1 else k   # a lone last clip joins the batch before it
 
     def pass_batch(self, i: int) -> torch.Tensor:
-        "Batch `i` of one pass over every clip once, in a seeded order (the last batch may be smaller): a full validation."
+        "Batch `i` of one pass over every clip once, in a seeded order: a full validation (the last batch may differ in size)."
+        # never a batch of one clip, which a contrastive loss cannot score (it has no negatives): it may be one larger
         perm = torch.randperm(len(self.indices), generator=seeded_generator(self.seed, self.stream, "epoch", 0))
-        sel = self.indices[perm[i * self.batch_size:(i + 1) * self.batch_size]]
+        end = (i + 1) * self.batch_size if i < self.n_pass_batches - 1 else len(self.indices)
+        sel = self.indices[perm[i * self.batch_size:end]]
         x, _ = self.folder.crops(sel, step_generator(self.seed, i, self.stream), length=self.crop)
         return self._normalise(x)
 
@@ -231,14 +235,22 @@ class StepBatches(torch.utils.data.Dataset):
         return step, self.batch(step)
 
 # %% ../nbs/09_pretrain.ipynb #1e0bc60a
-def split_validation(files: list, fraction: float, seed: int = 0) -> tuple[list, list]:
+def _relative_name(f, root) -> str:
+    if root is not None:
+        try: return Path(f).relative_to(root).as_posix()
+        except ValueError: pass   # a file outside the folder (a link target): its own path
+    return Path(f).as_posix()
+
+def split_validation(files: list, fraction: float, seed: int = 0,
+                     root: str | Path | None = None, # the pool's folder: names are hashed relative to it
+                    ) -> tuple[list, list]:
     "`(train_indices, val_indices)` into `files`: a file is held out when the hash of its name falls below `fraction`."
     idx = list(range(len(files)))
     if fraction <= 0: return idx, []
-    h = [derive_seed(seed, "val-split", Path(f).as_posix()) / 2**63 for f in files]
+    h = [derive_seed(seed, "val-split", _relative_name(f, root)) / 2**63 for f in files]
     val = [i for i in idx if h[i] < fraction]
-    if not val or len(val) == len(files):  # tiny pools: keep at least one clip on each side
-        k = max(1, min(len(files) - 1, round(fraction * len(files))))
+    if len(val) < 2 or len(val) == len(files):  # small pools: two validation clips (a contrastive loss needs a pair), a train clip
+        k = max(1, min(len(files) - 1, max(2, round(fraction * len(files)))))
         val = sorted(sorted(idx, key=lambda i: h[i])[:k])
     vs = set(val)
     return [i for i in idx if i not in vs], val
@@ -411,7 +423,7 @@ def _setup(c: PretrainConfig, rank: int, world: int, device, last: Path, record:
     from mtslvr.pipeline import default_augmentations
     seed_everything(c.seed)
     pool = open_pool(c)
-    train_idx, val_idx = split_validation(pool.files, c.val_fraction if c.val_every else 0.0, c.seed)
+    train_idx, val_idx = split_validation(pool.files, c.val_fraction if c.val_every else 0.0, c.seed, root=pool.root)
     if not train_idx:
         raise ConfigError(f"config field 'val_every': the pool has {len(pool)} clip(s) and validation takes {len(val_idx)}, "
                           "leaving none to train on: add clips to the pool, or set val_every=0 (no validation)")

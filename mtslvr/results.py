@@ -41,6 +41,7 @@ class ResultsTable:
     def __init__(self,
                  results: dict, # {model: {set: per-task accuracy tensor `[n_tasks]` or (mean, ci) in 0..1}}
                  title: str = "", # e.g. "5-way 1-shot"
+                 unranked: tuple | list = (), # rows shown but left out of the ranks (not encoders trained in this study)
                 ):
         if not results: raise ValueError("ResultsTable: no results")
         self.title, self.models = title, list(results)
@@ -52,7 +53,12 @@ class ResultsTable:
                 r = results[m][s]
                 stats[i, j] = r if isinstance(r, tuple) else mean_ci95(r)
         self.mean, self.ci = 100 * stats[..., 0], 100 * stats[..., 1]
-        self.rank = _ranks(np.round(self.mean, 10))
+        bad = [m for m in unranked if m not in self.models]
+        if bad: raise ValueError(f"ResultsTable: unranked rows {bad} are not models of the table; choose from {self.models}")
+        self.unranked = [m for m in self.models if m in unranked]
+        ranked = np.array([m not in unranked for m in self.models])
+        self.rank = np.full(self.mean.shape, np.nan)       # unranked rows: NaN ranks, shown as "-"
+        if ranked.any(): self.rank[ranked] = _ranks(np.round(self.mean[ranked], 10))
         self.avg_rank = self.rank.mean(1)
 
     def to_markdown(self, digits: int = 2) -> str:
@@ -61,9 +67,10 @@ class ResultsTable:
         rows = [head, "|---" * (len(self.sets) + 2) + "|"]
         for i, m in enumerate(self.models):
             cells = [f"{self.mean[i, j]:.{digits}f} ± {self.ci[i, j]:.{digits}f}" for j in range(len(self.sets))]
-            cells = [f"**{c}**" if self.rank[i, j] == self.rank[:, j].min() else c for j, c in enumerate(cells)]
-            rows.append(f"| {m} | " + " | ".join(cells) + f" | {self.avg_rank[i]:.2f} |")
-        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + rows)
+            cells = [f"**{c}**" if self.rank[i, j] == np.nanmin(self.rank[:, j], initial=np.inf) else c for j, c in enumerate(cells)]
+            rows.append(f"| {m} | " + " | ".join(cells) + (" | - |" if m in self.unranked else f" | {self.avg_rank[i]:.2f} |"))
+        note = [f"", f"Not ranked (not encoders trained in this study; `rank=all` ranks them): {', '.join(self.unranked)}"] if self.unranked else []
+        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + rows + note)
 
     def to_csv(self, path: str | Path | None = None) -> str:
         "CSV with columns model, <set>_mean, <set>_ci95, <set>_rank ..., avg_rank (percent); written to `path` if given."
@@ -79,12 +86,13 @@ class ResultsTable:
     def to_dict(self) -> dict:
         "{model: {set: {mean, ci95}, ..., avg_rank}} in percent (the run summary's form)."
         return {m: {s: dict(mean=round(float(self.mean[i, j]), 4), ci95=round(float(self.ci[i, j]), 4))
-                    for j, s in enumerate(self.sets)} | {"avg_rank": float(self.avg_rank[i])} for i, m in enumerate(self.models)}
+                    for j, s in enumerate(self.sets)} | {"avg_rank": None if m in self.unranked else float(self.avg_rank[i])}
+                for i, m in enumerate(self.models)}
 
     def figure(self):
         "A plotly grouped bar chart: accuracy per set, one bar per model, CI95 as error bars."
         import plotly.graph_objects as go
-        fig = go.Figure([go.Bar(name=f"{m} (avg. rank {self.avg_rank[i]:.2f})", x=self.sets, y=self.mean[i],
+        fig = go.Figure([go.Bar(name=f"{m} (not ranked)" if m in self.unranked else f"{m} (avg. rank {self.avg_rank[i]:.2f})", x=self.sets, y=self.mean[i],
                                 error_y=dict(type="data", array=self.ci[i]))
                          for i, m in enumerate(self.models)])
         return fig.update_layout(barmode="group", title=self.title or None, yaxis_title="accuracy (%)",

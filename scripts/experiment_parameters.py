@@ -12,7 +12,7 @@ EXP = ROOT / "nbs" / "experiments"
 # notebook -> (config class, smoke-test overrides of its defaults, the notebook's own extra parameters)
 NOTEBOOKS = {
     "pretrain.ipynb": ("mtslvr.pretrain.PretrainConfig", {}, ""),
-    "evaluate.ipynb": ("mtslvr.evaluate.EvalConfig", {}, ""),
+    "evaluate.ipynb": ("mtslvr.evaluate.EvalConfig", {}, "profile = ''  # a named profile (EvalConfig.PROFILES, e.g. 'paper'): its fields, then every parameter set to another value than its default"),
     "analyse.ipynb": ("mtslvr.invariance.AnalysisConfig",
                       dict(sets=("keywords",), n_clips=8, seconds=1.0, n_values=2, n_tasks=20, out_dir="runs/analyse",
                            device="cpu"),

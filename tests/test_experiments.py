@@ -85,7 +85,18 @@ def tiny_encoder(path):
 def test_evaluate_parameters_are_the_config_defaults():
     tree = ast.parse(parameters_cell(EXP / "evaluate.ipynb"))
     params = {t.targets[0].id: ast.literal_eval(t.value) for t in tree.body}
+    assert params.pop("profile") == ""   # the notebook's own parameter: a named profile
     assert params == {r["name"]: r["default"] for r in EvalConfig.fields()}
+
+
+def test_evaluate_notebook_profile_paper(tmp_path):
+    enc = tiny_encoder(tmp_path / "tiny" / "encoder.pt")
+    pm.execute_notebook(str(EXP / "evaluate.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(EXP), progress_bar=False,
+                        parameters=dict(profile="paper", encoders=[str(enc)], sets=["keywords"], n_tasks=20,
+                                        out_dir=str(tmp_path / "run"), device="cpu"))
+    c = EvalConfig.load(tmp_path / "run" / "results.json")
+    assert (c.n_tasks, c.shots, c.pieces, c.vote, c.sets) == (20, (1,), "authors", "authors", ("keywords",))
+    assert not (tmp_path / "run" / "fewshot_5shot.md").exists()
 
 
 def test_evaluate_notebook_runs_headlessly(tmp_path):

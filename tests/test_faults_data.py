@@ -60,7 +60,8 @@ def test_dropped_classes_are_named_and_the_same_for_every_shot_count(tmp_path, c
     said = []
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        res = run_evaluation(EvalConfig(data=str(s), n_tasks=10, shots=(1, 5), out_dir=str(tmp_path / "e"), device="cpu"),
+        res = run_evaluation(EvalConfig(data=str(s), n_tasks=10, shots=(1, 5), out_dir=str(tmp_path / "e"), device="cpu",
+                                        skip_unreadable=True),
                              progress=False, out=said.append)
     line = next(l for l in said if l.strip().startswith("toy:"))
     assert "5 test classes" in line and "few (3 clips < 5-shot + 1 query = 6)" in line, line
@@ -70,7 +71,11 @@ def test_dropped_classes_are_named_and_the_same_for_every_shot_count(tmp_path, c
     assert rec["classes"] == [f"c{i}" for i in range(5)] and set(rec["dropped"]) == {"few", "empty", "bad"}
     assert all(t.title.startswith("5-way") for t in res["tables"].values())
     with pytest.raises(ConfigError, match="set 'toy': 0 of its test classes have the 8 clips a 5-way 7-shot task"):
-        run_evaluation(EvalConfig(data=str(s), n_tasks=10, shots=(1, 7), out_dir=str(tmp_path / "e2"), device="cpu"), progress=False)
+        run_evaluation(EvalConfig(data=str(s), n_tasks=10, shots=(1, 7), out_dir=str(tmp_path / "e2"), device="cpu",
+                                  skip_unreadable=True), progress=False)
+    # without skip_unreadable, an unreadable evaluation clip is an error naming it (evaluation sets are not filtered)
+    with pytest.raises(ConfigError, match=r"bad/0\.flac"):
+        run_evaluation(EvalConfig(data=str(s), n_tasks=10, out_dir=str(tmp_path / "e3"), device="cpu"), progress=False)
 
 
 def test_nonsense_sample_rate_and_clip_seconds_are_rejected(capsys):
