@@ -82,16 +82,11 @@ class StudyReport:
                                                    and len({json.dumps(p.get(k)) for p in params}) > 1]
         self.row_fields = [k for k in self.row_fields if any(k in p for p in params)]
         self.baseline, self.alpha = baseline, alpha
-        self.acc = {}   # {row: {seed: {shots: {set: tensor}}}}
-        for c in cells:
-            p, a = c[0], c[1]
+        self.acc, self.params = {}, {}   # {row: {seed: {shots: {set: tensor}}}}, {row: {field: value}}
+        for p, a in ((c[0], c[1]) for c in cells):
             row = " ".join(f"{p[k]}" if k in ("variant", "method") else f"{k}={p.get(k)}" for k in self.row_fields if k in p)
             if p["seed"] in self.acc.setdefault(row, {}): raise ValueError(f"StudyReport: two cells for {row}, seed {p['seed']}")
-            self.acc[row][p["seed"]] = a
-        self.params = {}
-        for p in params:
-            row = " ".join(f"{p[k]}" if k in ("variant", "method") else f"{k}={p.get(k)}" for k in self.row_fields if k in p)
-            self.params[row] = {k: p.get(k) for k in self.row_fields}
+            self.acc[row][p["seed"]], self.params[row] = a, {k: p.get(k) for k in self.row_fields}
         self.rows = list(self.acc)
         self.seeds = sorted({s for r in self.acc.values() for s in r})
         first = next(iter(next(iter(self.acc.values())).values()))
@@ -99,6 +94,8 @@ class StudyReport:
         self.sets = list(first[self.shots[0]])
         for row, by_seed in self.acc.items():
             for seed, a in by_seed.items():
+                if sorted(a) != self.shots:
+                    raise ValueError(f"StudyReport: {row} seed {seed} has {sorted(a)}-shot results, others {self.shots}; evaluate every cell alike")
                 for k in self.shots:
                     if k not in a or sorted(a[k]) != sorted(self.sets):
                         raise ValueError(f"StudyReport: {row} seed {seed} has results for {sorted(a.get(k, {}))} at {k}-shot, "
