@@ -181,7 +181,7 @@ class StudyReport:
         return "\n".join(out)
 
     def to_csv(self, folder: str | Path) -> list[Path]:
-        "Write accuracy.csv (row, shots, set, mean, std, ci95, seeds), ranks.csv (row, shots, seed, avg_rank) and comparisons.csv."
+        "Write accuracy.csv (row, shots, set, mean, std, ci95, seeds), per_seed.csv (each seed's mean and 95% CI over tasks), ranks.csv (row, shots, seed, avg_rank) and comparisons.csv."
         folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
         def write(name, head, rows):
             buf = io.StringIO(); w = csv.writer(buf, lineterminator="\n"); w.writerow(head); w.writerows(rows)
@@ -190,6 +190,9 @@ class StudyReport:
         return [write("accuracy.csv", ["row", "shots", "set", "mean", "std", "ci95", "seeds"],
                       [[r, k, s, f4(self.mean[ki, ri, si]), f4(self.std[ki, ri, si]), f4(self.ci[ki, ri, si]), self.n_seeds[ri]]
                        for ki, k in enumerate(self.shots) for ri, r in enumerate(self.rows) for si, s in enumerate(self.sets)]),
+                write("per_seed.csv", ["row", "shots", "set", "seed", "mean", "ci95"],
+                      [[r, k, s, seed, *map(f4, mean_ci95(a[k][s]))] for k in self.shots for r in self.rows
+                       for seed, a in sorted(self.acc[r].items()) for s in self.sets]),
                 write("ranks.csv", ["row", "shots", "seed", "avg_rank"],
                       [[r, k, seed, f4(self.avg_rank[ki, ri, j])] for ki, k in enumerate(self.shots)
                        for ri, r in enumerate(self.rows) for j, seed in enumerate(self.rank_seeds)]),
