@@ -55,6 +55,7 @@ class EvalConfig(Config):
     split: str = ""  # split file of a one-set folder (JSON; MetaAudio .npy needs allow_pickle)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
     part: str = "test"  # the split's classes to evaluate on: train, val or test
+    sample_rate: int = 0  # the sample rate of .npy clips (arrays carry none): 0 = the split file's sample_rate, else 16000
     skip_unreadable: bool = False  # every clip is kept (no length or silence filter); one that cannot be read is an error naming it, or with true listed in results.json and skipped
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
     pieces: str = "mtslvr"  # how clips become pieces: mtslvr (padded from the clip's start, each normalised) or authors
@@ -104,6 +105,7 @@ class EvalConfig(Config):
         if not self.shots or len(set(self.shots)) != len(self.shots) or min(self.shots) < 1:
             self.fail("shots", "distinct positive integers, e.g. 1,5")
         self.check_range("piece_seconds", 0, low_open=True)
+        self.check_range("sample_rate", 0)
         self.check_nonempty("data"); self.check_nonempty("out_dir"); self.check_device()
         if self.dataset:
             try: dataset_config(self.dataset)
@@ -173,13 +175,17 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
     res = {}
     for name, src, sp, piece in _named_sets(c):
         try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
-                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False))
+                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False),
+                                  **({"npy_rate": c.sample_rate} if getattr(c, "sample_rate", 0) else {}))
         except ValueError as e:
             raise ConfigError(f"config field {'sets' if 'no set' in str(e) else 'data'!r}: {e}") from None
         if out is not None: out(f"data: {src}")
         for n, (folder, s) in found.items():
             p = getattr(c, "piece_seconds", None) or piece or (s.piece_seconds if s is not None else 5.0)
             if s is None and out is not None and folder.classes: out(f"  {n}: no split file, all {len(folder.classes)} classes")
+            if out is not None and any(f.suffix.lower() == ".npy" for f in folder.files):
+                out(f"  {n}: .npy clips read as {folder.npy_rate} Hz ("
+                    + ("config field sample_rate" if getattr(c, "sample_rate", 0) else "its split file's sample_rate" if s is not None else "the default; set sample_rate=...") + ")")
             res[name or n] = (folder, float(p))
     return res
 
