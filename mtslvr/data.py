@@ -288,7 +288,8 @@ class Split:
     sample_rate: int = 16000
     piece_seconds: float = 5.0
 
-    def __getitem__(self, part: str) -> list[str]:
+    def __getitem__(self, part: str) -> list[str]: # part: train, val, test, or all (every class of the split, in that order)
+        if part == "all": return list(dict.fromkeys(self.train + self.val + self.test))
         if part not in SPLIT_PARTS: raise ValueError(f"unknown split part {part!r}; choose one of {SPLIT_PARTS}")
         return getattr(self, part)
 

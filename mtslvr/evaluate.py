@@ -54,7 +54,7 @@ class EvalConfig(Config):
     datasets: tuple[str, ...] = ()  # several named sets, each NAME=FOLDER (instead of data)
     split: str = ""  # split file of a one-set folder (JSON; MetaAudio .npy needs allow_pickle)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
-    part: str = "test"  # the split's classes to evaluate on: train, val or test
+    part: str = "test"  # the split's classes to evaluate on: train, val, test, all (every class), or paper (a named set's paper_classes: test for the five MetaAudio sets, all for the others; test for other sets)
     sample_rate: int = 0  # the sample rate of .npy clips (arrays carry none): 0 = the split file's sample_rate, else 16000
     skip_unreadable: bool = False  # every clip is kept (no length or silence filter); one that cannot be read is an error naming it, or with true listed in results.json and skipped
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
@@ -84,7 +84,7 @@ class EvalConfig(Config):
         # (the last padded from its own start, a clip's pieces normalised together) and their vote (torch.mode); the
         # batched solver predicts as SGDClassifier.predict (argmax of the decision values)
         "paper": dict(n_way=5, shots=(1,), q_queries=1, n_tasks=10_000, pieces="authors", vote="authors", classifier="sgd",
-                      part="test"),
+                      part="paper"),
     }
 
     def validate(self):
@@ -94,7 +94,7 @@ class EvalConfig(Config):
         if self.names and len(self.names) != len(self.encoders):
             self.fail("names", f"one name per encoder ({len(self.encoders)}), or none")
         if not self.encoders and not self.random_init: self.fail("encoders", "at least one encoder file, or random_init=true")
-        self.check_choice("head", FEATURE_HEADS); self.check_choice("part", SPLIT_PARTS)
+        self.check_choice("head", FEATURE_HEADS); self.check_choice("part", (*SPLIT_PARTS, "all", "paper"))
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
         self.check_choice("vote", VOTE_RULES)
@@ -174,7 +174,10 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
     "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
     res = {}
     for name, src, sp, piece in _named_sets(c):
-        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
+        part = c.part if c.part != "paper" else DATASETS[name].paper_classes if name in DATASETS else "test"
+        if c.part == "paper" and out is not None:
+            out(f"part=paper: {name or src.root.name}'s {part} classes" + ("" if name in DATASETS else " (not a named set: its test part)"))
+        try: found = part_folders(src, part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
                                   **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False),
                                   **({"npy_rate": c.sample_rate} if getattr(c, "sample_rate", 0) else {}))
         except ValueError as e:
