@@ -30,7 +30,7 @@ from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_ru
 
 # %% auto #0
 __all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'EVAL_FREE', 'EvalConfig', 'load_eval_models',
-           'open_eval_sets', 'task_classes', 'run_evaluation']
+           'open_eval_sets', 'task_classes', 'trained_here', 'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -68,7 +68,7 @@ class EvalConfig(Config):
     classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
     l2: bool = False  # L2-normalise features before the classifier
     standardise: bool = False  # z-score features with each task's support statistics
-    rank: str = "trained"  # which rows the average rank ranks: trained (the encoders; a random-init row is shown, not ranked, as in the paper) or all
+    rank: str = "trained"  # which rows the average rank ranks: trained (encoders trained in this study; random init, authors' files and HEAR modules are shown, not ranked, as in the paper: `trained_here`) or all
     head_weights: bool = False  # also Table 6: each head's share of the weights of the smallest shot count's classifiers
     # machine and output
     batch_size: int = 128  # pieces per forward pass of an encoder
@@ -211,6 +211,14 @@ def task_classes(folder, # an `AudioFolder` of one set
                           + ". Lower n_way or shots (--set n_way=... --set shots=...), or add clips")
     return keep, dropped
 
+# %% ../nbs/10b_evaluate.ipynb #d00dc2d8
+def trained_here(model) -> bool:
+    "Whether an evaluation row is an encoder trained in this study (ranked by default): not random init, an authors' file, a HEAR module or another foreign model."
+    flag = getattr(model, "trained_here", None)
+    if flag is not None: return bool(flag)
+    cfg = getattr(model, "config", None) or {}
+    return not cfg.get("random_init") and cfg.get("source", "mtslvr") == "mtslvr"
+
 # %% ../nbs/10b_evaluate.ipynb #31ed048b
 EVAL_FREE = ("out_dir", "device", "workers", "cache", "batch_size")   # how, not what: a re-run may differ in these
 
@@ -264,7 +272,7 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
         out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
             + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
-    unranked = [m for m in models if models[m].config.get("random_init")] if c.rank != "all" else []
+    unranked = [m for m in models if not trained_here(models[m])] if c.rank != "all" else []
     tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)",
                                                unranked=unranked)
               for k in c.shots}
