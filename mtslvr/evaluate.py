@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 from .audio import PIECE_RULES
+from .audio import z_normalise
+from .data import AudioFolder, pool_folder
 from .authors import load_encoder_file
 from .config import Config, ConfigError, resolve_device
 from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, dataset_config, load_split, part_folders
@@ -29,8 +31,9 @@ from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'EVAL_FREE', 'EvalConfig', 'load_eval_models',
-           'open_eval_sets', 'task_classes', 'trained_here', 'run_evaluation']
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'RANDOM_INIT_STATS', 'EVAL_FREE', 'EvalConfig',
+           'load_eval_models', 'open_eval_sets', 'random_init_pool', 'fit_random_init_stats', 'task_classes',
+           'trained_here', 'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -143,7 +146,9 @@ def load_eval_models(c: EvalConfig) -> dict:
         if models:  # an encoder's architecture and input pipeline (front-end statistics are data, not learnt)
             first = models[c.random_init_as] if c.random_init_as else next(iter(models.values()))
             base = AudioEncoder(copy.deepcopy(first.frontend), ResNetEncoder(**first.encoder.config), {"random_init": True})
-        else: base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
+        else:  # no encoder to copy: the front-end statistics fitted on the data's pool, as pre-training fits them
+            base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
+            fit_random_init_stats(base.frontend, c)
     return {"random init": base.eval(), **models}
 
 # %% ../nbs/10b_evaluate.ipynb #3210fdde
@@ -191,6 +196,31 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
                     + ("config field sample_rate" if getattr(c, "sample_rate", 0) else "its split file's sample_rate" if s is not None else "the default; set sample_rate=...") + ")")
             res[name or n] = (folder, float(p))
     return res
+
+# %% ../nbs/10b_evaluate.ipynb #239a842d
+RANDOM_INIT_STATS = dict(crop_seconds=1.0, crops=256)   # pre-training's defaults (clip_seconds, per-crop norm, <= 256 crops)
+
+def random_init_pool(c, sample_rate: int = 16000) -> AudioFolder:
+    "The clips a random-init row without an encoder fits its front-end on: the data's pre-training pool (train classes)."
+    for name, src, sp, _ in _named_sets(c):
+        try:
+            if sp is None: return pool_folder(src, sample_rate=sample_rate, scan="header", **EVAL_UNFILTERED)
+            if sp.train: return AudioFolder(src.class_root, sample_rate=sample_rate, classes=sp.train, scan="header", **EVAL_UNFILTERED)
+        except ValueError as e:
+            if "no train classes" not in str(e): raise ConfigError(f"config field 'data': {e}") from None
+    raise ConfigError("config field 'encoders': a random-init row with no encoder fits its front-end statistics on the data's "
+                      "train classes, and the sets have none; give an encoder to copy (encoders=..., random_init_as=...) or a "
+                      "split with train classes")
+
+def fit_random_init_stats(frontend, c) -> None:
+    "Fit `frontend`'s statistics as pre-training does: per-crop z-normalised 1 s crops of `random_init_pool(c)`, from `c.seed`."
+    from mtslvr.seed import derive_seed
+    rate = int(getattr(frontend, "sample_rate", 16000))
+    pool = random_init_pool(c, rate)
+    g = torch.Generator().manual_seed(derive_seed(c.seed, "random-init-stats"))
+    idx = torch.randperm(len(pool), generator=g)[:RANDOM_INIT_STATS["crops"]]
+    x, _ = pool.crops(idx, g, length=int(round(RANDOM_INIT_STATS["crop_seconds"] * rate)))
+    frontend.fit_stats(z_normalise(x).split(64))
 
 # %% ../nbs/10b_evaluate.ipynb #97237f86
 def task_classes(folder, # an `AudioFolder` of one set
