@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import time
 import typing
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'RANDOM_INIT_STATS', 'EVAL_FREE', 'EvalConfig',
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'PRESPLIT', 'EVAL_UNFILTERED', 'RANDOM_INIT_STATS', 'EVAL_FREE', 'EvalConfig',
            'load_eval_models', 'open_eval_sets', 'random_init_pool', 'fit_random_init_stats', 'task_classes',
            'trained_here', 'run_evaluation']
 
@@ -170,6 +171,7 @@ def _named_sets(c) -> list[tuple[str, DataSource, "Split | None", float | None]]
         return [(sp.name, DataSource(Path(c.data), "set"), sp, sp.piece_seconds)]
     return [(None, data_source(c.data, c.layout), None, None)]
 
+PRESPLIT = re.compile(r".+_\d+(?:\.\d+)?s")  # a folder of pieces cut in advance, as the evaluator ships them (e.g. ESC_5s)
 EVAL_UNFILTERED = dict(min_seconds=0.0, silence_db=None)  # evaluation sets as they ship: short and quiet clips are clips
 
 def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: data, layout, sets, datasets, part, ...)
@@ -194,6 +196,9 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
             if out is not None and any(f.suffix.lower() == ".npy" for f in folder.files):
                 out(f"  {n}: .npy clips read as {folder.npy_rate} Hz ("
                     + ("config field sample_rate" if getattr(c, "sample_rate", 0) else "its split file's sample_rate" if s is not None else "the default; set sample_rate=...") + ")")
+            if out is not None and any(PRESPLIT.fullmatch(d.name) for d in (src.root, folder.root)):
+                out(f"  {n}: a pre-split folder (*_5s, the authors' evaluator's pieces): which pieces came from one clip is not "
+                    "known (their file naming is not documented here), so each piece is its own clip (no grouping for the vote)")
             res[name or n] = (folder, float(p))
     return res
 
