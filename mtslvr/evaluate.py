@@ -239,6 +239,9 @@ def task_classes(folder, # an `AudioFolder` of one set
     dropped = {folder.classes[i]: f"{int(counts[i])} clips < {max(c.shots)}-shot + {c.q_queries} query = {need}"
                for i in torch.nonzero(~keep).flatten().tolist()}
     dropped.update({k: f"{v} (the data scan)" for k, v in getattr(folder, "dropped_classes", {}).items()})
+    if len(counts) < c.n_way and not dropped:   # too few classes at all, not too few clips
+        raise ConfigError(f"set {name!r}: {len(counts)} {c.part} class(es) ({', '.join(folder.classes)}), a {c.n_way}-way task "
+                          f"needs {c.n_way}: lower n_way (--set n_way=...) or add classes")
     if int(keep.sum()) < c.n_way:
         raise ConfigError(f"set {name!r}: {int(keep.sum())} of its {c.part} classes have the {need} clips a {c.n_way}-way "
                           f"{max(c.shots)}-shot task with {c.q_queries} query needs, {c.n_way} are needed; left out: "
