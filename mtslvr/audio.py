@@ -16,6 +16,8 @@ import soundfile as sf
 import soxr
 import torch
 
+from .npyclips import NpyClipError, npy_clip
+
 # %% auto #0
 __all__ = ['PIECE_RULES', 'AudioError', 'audio_info', 'load_audio', 'save_audio', 'z_normalise', 'is_silent', 'fix_length',
            'split_pieces', 'normalise_pieces', 'clip_pieces', 'mode_vote', 'find_data_root', 'example_clip']
@@ -45,10 +47,17 @@ def _unreadable(path: Path, e: Exception, what: str) -> AudioError:
     except OSError as oe: return AudioError(f"cannot read it: {oe.strerror}", path)
     return AudioError(f"{what} ({e.__class__.__name__}: {e}); the file is corrupt or not audio: re-create or remove it", path)
 
-def audio_info(path: str | Path) -> dict:
-    "Duration (s), sample rate, channels and frames of an audio file, without decoding it."
+def _npy(path: Path, mmap: bool = False) -> np.ndarray:
+    try: return npy_clip(path, mmap)
+    except NpyClipError as e: raise AudioError(e.problem, path) from None
+
+def audio_info(path: str | Path, npy_rate: int = 16000) -> dict: # npy_rate: the sample rate of a `.npy` clip (arrays carry none)
+    "Duration (s), sample rate, channels and frames of an audio file (or `.npy` clip: `mtslvr.npyclips`), without decoding it."
     path = Path(path)
     if not path.exists(): raise _missing(path)
+    if path.suffix.lower() == ".npy":
+        n = _npy(path, mmap=True).shape[0]
+        return dict(duration=n / _check_rate(npy_rate, "npy_rate"), sample_rate=int(npy_rate), channels=1, frames=n)
     try: info = sf.info(str(path))
     except Exception as e: raise _unreadable(path, e, "cannot read audio header") from None
     return dict(duration=info.frames / info.samplerate if info.samplerate else 0.0,
@@ -56,6 +65,7 @@ def audio_info(path: str | Path) -> dict:
 
 def load_audio(path: str | Path, # file libsndfile can decode (WAV, FLAC, OGG, MP3, ...)
                sample_rate: int = 16000, # resample to this rate (Hz); `None` keeps the file's rate
+               npy_rate: int = 16000, # the sample rate of a `.npy` clip (`mtslvr.npyclips`: arrays carry none)
               ) -> torch.Tensor: # float32 `[T]`, mono
     "Read `path` as a mono float32 tensor `[T]` at `sample_rate`, resampled once with soxr."
     if sample_rate is not None: sample_rate = _check_rate(sample_rate)
@@ -63,8 +73,11 @@ def load_audio(path: str | Path, # file libsndfile can decode (WAV, FLAC, OGG, M
     if not path.exists(): raise _missing(path)
     if path.is_dir(): raise AudioError("is a folder, not an audio file", path)
     if path.stat().st_size == 0: raise AudioError("file is empty (0 bytes): re-create or remove it", path)
-    try: x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e: raise _unreadable(path, e, "cannot decode") from None
+    if path.suffix.lower() == ".npy":
+        x, sr = _npy(path)[:, None], _check_rate(npy_rate, "npy_rate")
+    else:
+        try: x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as e: raise _unreadable(path, e, "cannot decode") from None
     if x.shape[0] == 0: raise AudioError("file has no samples (0 frames): re-create or remove it", path)
     if not np.isfinite(x).all():
         raise AudioError(f"{int((~np.isfinite(x)).sum())} samples are NaN or infinite: re-create or remove it", path)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .audio import AudioError, audio_info, find_data_root, fix_length, is_silent, load_audio, z_normalise
+from .npyclips import is_npy_clip
 from .seed import seeded_generator
 
 # %% auto #0
@@ -35,7 +36,7 @@ UNDECODABLE_SUFFIXES = (".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka", ".ape",
 # %% ../nbs/08_data.ipynb #7b931e95
 def _is_audio(p: Path) -> bool:
     "An audio file's name (one the scan reads, or reports as undecodable), not hidden."
-    return (p.suffix.lower() in AUDIO_SUFFIXES + UNDECODABLE_SUFFIXES) and not any(part.startswith(".") for part in p.parts)
+    return (p.suffix.lower() in AUDIO_SUFFIXES + UNDECODABLE_SUFFIXES or is_npy_clip(p)) and not any(part.startswith(".") for part in p.parts)
 
 def _is_file(p: Path) -> bool: return p.is_file() or (p.is_symlink() and not p.exists())   # a link to nothing: reported
 
@@ -83,6 +84,7 @@ def scan_files(files: Sequence[Path], # audio files to check
                min_seconds: float = 0.1, # shorter files are skipped
                silence_db: float | None = -60.0, # RMS level (dBFS) at or below which a file is silent; None: keep silent files
                scan: str = "full", # "full" (header + decode), "header" (header only) or "none"
+               npy_rate: int = 16000, # the sample rate of `.npy` clips (mtslvr.npyclips)
               ) -> tuple[list[bool], list[float | None], list[tuple[Path, str, str]]]:
     "Check `files`: per file whether to keep it and its duration (s), plus `(file, reason, detail)` for each skipped one."
     if scan not in _SCANS: raise ValueError(f"scan must be one of {_SCANS}, got {scan!r}")
@@ -95,11 +97,11 @@ def scan_files(files: Sequence[Path], # audio files to check
             reason, detail = "unreadable", f"a link to {os.readlink(f)}, which does not exist"
         elif scan != "none":
             try:
-                info = audio_info(f)
+                info = audio_info(f, npy_rate)
                 dur = info["duration"]
                 if dur < min_seconds: reason, detail = "too short", f"{dur:.3g} s < min_seconds={min_seconds:g}"
                 elif scan == "full":
-                    x = load_audio(f, None)
+                    x = load_audio(f, None, npy_rate)
                     if silence_db is not None and bool(is_silent(x, silence_db)):
                         reason, detail = "silent", f"RMS at or below {silence_db:g} dBFS"
                         if info["channels"] > 1 and _a_loud_channel(f, silence_db):
@@ -145,6 +147,7 @@ class AudioFolder(torch.utils.data.Dataset):
                  silence_db: float | None = -60.0, # files at or below this RMS level are skipped; None keeps them
                  strict: bool = False, # bad files are an AudioError instead of a warning
                  seed: int = 0, # crops derive from (seed, epoch, index)
+                 npy_rate: int = 16000, # the sample rate of `.npy` clips (arrays carry none; mtslvr.npyclips)
                 ):
         self.root = Path(root)
         if not self.root.is_dir(): raise FileNotFoundError(f"{root}: no such dataset folder")
@@ -153,9 +156,10 @@ class AudioFolder(torch.utils.data.Dataset):
         if crop_seconds is not None and not crop_seconds > 0:
             raise ValueError(f"AudioFolder: crop_seconds must be positive or None, got {crop_seconds!r}")
         self.sample_rate, self.crop_seconds, self.normalise, self.seed, self.epoch = sample_rate, crop_seconds, normalise, seed, 0
+        self.npy_rate = npy_rate
         self.dropped_classes = {}   # class -> why it has no usable clip (see the section text)
         files, names, classes = self._find(classes, manifest)
-        keep, secs, self.skipped = scan_files(files, min_seconds, silence_db, scan)
+        keep, secs, self.skipped = scan_files(files, min_seconds, silence_db, scan, npy_rate)
         _report(f"AudioFolder({self.root})", len(files), self.skipped, strict)
         self.classes = self._drop_empty(classes, names, keep, strict)
         self.files = [f for f, k in zip(files, keep) if k]
@@ -240,7 +244,7 @@ class AudioFolder(torch.utils.data.Dataset):
 
     def load(self, i: int) -> torch.Tensor:
         "The whole clip `i`, `[T]` float32 at `sample_rate`."
-        x = load_audio(self.files[i], self.sample_rate)
+        x = load_audio(self.files[i], self.sample_rate, self.npy_rate)
         return z_normalise(x) if self.normalise else x
 
     def crops(self, indices: Sequence[int] | torch.Tensor, # clips to read
@@ -254,7 +258,7 @@ class AudioFolder(torch.utils.data.Dataset):
         u = torch.rand(len(idx), generator=generator, dtype=torch.float64)
         out = torch.empty(len(idx), length)
         for j, i in enumerate(idx.tolist()):  # file reading is per file; the crop itself is one slice
-            x = load_audio(self.files[i], self.sample_rate)
+            x = load_audio(self.files[i], self.sample_rate, self.npy_rate)
             off = int(u[j] * (x.shape[-1] - length + 1)) if x.shape[-1] > length else 0
             out[j] = fix_length(x, length, offset=off)  # a short clip repeats (circular padding)
         return (z_normalise(out) if self.normalise else out), self.labels[idx]
@@ -284,7 +288,8 @@ class Split:
     sample_rate: int = 16000
     piece_seconds: float = 5.0
 
-    def __getitem__(self, part: str) -> list[str]:
+    def __getitem__(self, part: str) -> list[str]: # part: train, val, test, or all (every class of the split, in that order)
+        if part == "all": return list(dict.fromkeys(self.train + self.val + self.test))
         if part not in SPLIT_PARTS: raise ValueError(f"unknown split part {part!r}; choose one of {SPLIT_PARTS}")
         return getattr(self, part)
 
@@ -496,7 +501,7 @@ def part_folders(src: DataSource, # from `data_source`
     out = {}
     for name, (folder, sp) in pick.items():
         if sp is not None and not sp[part]: raise ValueError(f"set {name!r}: its split has no {part!r} classes; choose another part")
-        out[name] = (AudioFolder(folder, **({"classes": sp[part]} if sp is not None else {}), **kwargs), sp)
+        out[name] = (AudioFolder(folder, **(({"classes": sp[part], "npy_rate": sp.sample_rate} if sp is not None else {}) | kwargs)), sp)
     return out
 
 # %% ../nbs/08_data.ipynb #038f31d8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import time
 import typing
 from dataclasses import dataclass, replace
@@ -18,6 +19,8 @@ from pathlib import Path
 import torch
 
 from .audio import PIECE_RULES
+from .audio import z_normalise
+from .data import AudioFolder, pool_folder
 from .authors import load_encoder_file
 from .config import Config, ConfigError, resolve_device
 from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, dataset_config, load_split, part_folders
@@ -29,8 +32,9 @@ from .resume import open_run_folder
 from .results import HeadWeightTable, ResultsTable, head_weight_shares, write_run
 
 # %% auto #0
-__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'EVAL_UNFILTERED', 'EVAL_FREE', 'EvalConfig', 'load_eval_models',
-           'open_eval_sets', 'task_classes', 'run_evaluation']
+__all__ = ['RANDOM_INIT_ARCH', 'FEATURE_HEADS', 'PRESPLIT', 'EVAL_UNFILTERED', 'RANDOM_INIT_STATS', 'EVAL_FREE', 'EvalConfig',
+           'load_eval_models', 'open_eval_sets', 'random_init_pool', 'fit_random_init_stats', 'task_classes',
+           'trained_here', 'run_evaluation']
 
 # %% ../nbs/10b_evaluate.ipynb #bd36ab23
 RANDOM_INIT_ARCH = dict(variant="mt_parallel", width=8, depths=(1, 1, 1, 1), out_dim=1000)
@@ -54,7 +58,8 @@ class EvalConfig(Config):
     datasets: tuple[str, ...] = ()  # several named sets, each NAME=FOLDER (instead of data)
     split: str = ""  # split file of a one-set folder (JSON; MetaAudio .npy needs allow_pickle)
     allow_pickle: bool = False  # MetaAudio .npy splits are pickles, which run code when loaded: only for files you trust
-    part: str = "test"  # the split's classes to evaluate on: train, val or test
+    part: str = "test"  # the split's classes to evaluate on: train, val, test, all (every class), or paper (a named set's paper_classes: test for the five MetaAudio sets, all for the others; test for other sets)
+    sample_rate: int = 0  # the sample rate of .npy clips (arrays carry none): 0 = the split file's sample_rate, else 16000
     skip_unreadable: bool = False  # every clip is kept (no length or silence filter); one that cannot be read is an error naming it, or with true listed in results.json and skipped
     piece_seconds: float | None = None  # piece length in seconds; None: each set's own
     pieces: str = "mtslvr"  # how clips become pieces: mtslvr (padded from the clip's start, each normalised) or authors
@@ -67,7 +72,7 @@ class EvalConfig(Config):
     classifier: str = "sgd"  # sgd (batched, sklearn's semantics), sklearn (the reference loop) or logreg (multinomial)
     l2: bool = False  # L2-normalise features before the classifier
     standardise: bool = False  # z-score features with each task's support statistics
-    rank: str = "trained"  # which rows the average rank ranks: trained (the encoders; a random-init row is shown, not ranked, as in the paper) or all
+    rank: str = "trained"  # which rows the average rank ranks: trained (encoders trained in this study; random init, authors' files and HEAR modules are shown, not ranked, as in the paper: `trained_here`) or all
     head_weights: bool = False  # also Table 6: each head's share of the weights of the smallest shot count's classifiers
     # machine and output
     batch_size: int = 128  # pieces per forward pass of an encoder
@@ -83,7 +88,7 @@ class EvalConfig(Config):
         # (the last padded from its own start, a clip's pieces normalised together) and their vote (torch.mode); the
         # batched solver predicts as SGDClassifier.predict (argmax of the decision values)
         "paper": dict(n_way=5, shots=(1,), q_queries=1, n_tasks=10_000, pieces="authors", vote="authors", classifier="sgd",
-                      part="test"),
+                      part="paper"),
     }
 
     def validate(self):
@@ -93,7 +98,7 @@ class EvalConfig(Config):
         if self.names and len(self.names) != len(self.encoders):
             self.fail("names", f"one name per encoder ({len(self.encoders)}), or none")
         if not self.encoders and not self.random_init: self.fail("encoders", "at least one encoder file, or random_init=true")
-        self.check_choice("head", FEATURE_HEADS); self.check_choice("part", SPLIT_PARTS)
+        self.check_choice("head", FEATURE_HEADS); self.check_choice("part", (*SPLIT_PARTS, "all", "paper"))
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
         self.check_choice("vote", VOTE_RULES)
@@ -104,6 +109,7 @@ class EvalConfig(Config):
         if not self.shots or len(set(self.shots)) != len(self.shots) or min(self.shots) < 1:
             self.fail("shots", "distinct positive integers, e.g. 1,5")
         self.check_range("piece_seconds", 0, low_open=True)
+        self.check_range("sample_rate", 0)
         self.check_nonempty("data"); self.check_nonempty("out_dir"); self.check_device()
         if self.dataset:
             try: dataset_config(self.dataset)
@@ -141,7 +147,9 @@ def load_eval_models(c: EvalConfig) -> dict:
         if models:  # an encoder's architecture and input pipeline (front-end statistics are data, not learnt)
             first = models[c.random_init_as] if c.random_init_as else next(iter(models.values()))
             base = AudioEncoder(copy.deepcopy(first.frontend), ResNetEncoder(**first.encoder.config), {"random_init": True})
-        else: base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
+        else:  # no encoder to copy: the front-end statistics fitted on the data's pool, as pre-training fits them
+            base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
+            fit_random_init_stats(base.frontend, c)
     return {"random init": base.eval(), **models}
 
 # %% ../nbs/10b_evaluate.ipynb #3210fdde
@@ -163,6 +171,7 @@ def _named_sets(c) -> list[tuple[str, DataSource, "Split | None", float | None]]
         return [(sp.name, DataSource(Path(c.data), "set"), sp, sp.piece_seconds)]
     return [(None, data_source(c.data, c.layout), None, None)]
 
+PRESPLIT = re.compile(r".+_\d+(?:\.\d+)?s")  # a folder of pieces cut in advance, as the evaluator ships them (e.g. ESC_5s)
 EVAL_UNFILTERED = dict(min_seconds=0.0, silence_db=None)  # evaluation sets as they ship: short and quiet clips are clips
 
 def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: data, layout, sets, datasets, part, ...)
@@ -172,8 +181,12 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
     "set name -> (`AudioFolder` of the `c.part` classes, read at `sample_rate`; piece length in seconds)."
     res = {}
     for name, src, sp, piece in _named_sets(c):
-        try: found = part_folders(src, c.part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
-                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False))
+        part = c.part if c.part != "paper" else DATASETS[name].paper_classes if name in DATASETS else "test"
+        if c.part == "paper" and out is not None:
+            out(f"part=paper: {name or src.root.name}'s {part} classes" + ("" if name in DATASETS else " (not a named set: its test part)"))
+        try: found = part_folders(src, part, c.sets, split=sp, labelled=labelled, sample_rate=sample_rate, scan="header",
+                                  **EVAL_UNFILTERED, strict=not getattr(c, "skip_unreadable", False),
+                                  **({"npy_rate": c.sample_rate} if getattr(c, "sample_rate", 0) else {}))
         except ValueError as e:
             raise ConfigError(f"config field {'sets' if 'no set' in str(e) else 'data'!r}: {e}") from None
         if out is not None: out(f"data: {src}")
@@ -184,8 +197,39 @@ def open_eval_sets(c, # an `EvalConfig` (or any config with its data fields: dat
                 raise ConfigError(f"config field 'data': {folder.root}: {len(folder.classes)} class folder(s) with audio "
                                   f"({', '.join(folder.classes)}), a {c.n_way}-way task needs at least {c.n_way}; lay the clips "
                                   "out as <class>/<files> with one folder per class, or lower n_way (--set n_way=...)")
+            if out is not None and any(f.suffix.lower() == ".npy" for f in folder.files):
+                out(f"  {n}: .npy clips read as {folder.npy_rate} Hz ("
+                    + ("config field sample_rate" if getattr(c, "sample_rate", 0) else "its split file's sample_rate" if s is not None else "the default; set sample_rate=...") + ")")
+            if out is not None and any(PRESPLIT.fullmatch(d.name) for d in (src.root, folder.root)):
+                out(f"  {n}: a pre-split folder (*_5s, the authors' evaluator's pieces): which pieces came from one clip is not "
+                    "known (their file naming is not documented here), so each piece is its own clip (no grouping for the vote)")
             res[name or n] = (folder, float(p))
     return res
+
+# %% ../nbs/10b_evaluate.ipynb #239a842d
+RANDOM_INIT_STATS = dict(crop_seconds=1.0, crops=256)   # pre-training's defaults (clip_seconds, per-crop norm, <= 256 crops)
+
+def random_init_pool(c, sample_rate: int = 16000) -> AudioFolder:
+    "The clips a random-init row without an encoder fits its front-end on: the data's pre-training pool (train classes)."
+    for name, src, sp, _ in _named_sets(c):
+        try:
+            if sp is None: return pool_folder(src, sample_rate=sample_rate, scan="header", **EVAL_UNFILTERED)
+            if sp.train: return AudioFolder(src.class_root, sample_rate=sample_rate, classes=sp.train, scan="header", **EVAL_UNFILTERED)
+        except ValueError as e:
+            if "no train classes" not in str(e): raise ConfigError(f"config field 'data': {e}") from None
+    raise ConfigError("config field 'encoders': a random-init row with no encoder fits its front-end statistics on the data's "
+                      "train classes, and the sets have none; give an encoder to copy (encoders=..., random_init_as=...) or a "
+                      "split with train classes")
+
+def fit_random_init_stats(frontend, c) -> None:
+    "Fit `frontend`'s statistics as pre-training does: per-crop z-normalised 1 s crops of `random_init_pool(c)`, from `c.seed`."
+    from mtslvr.seed import derive_seed
+    rate = int(getattr(frontend, "sample_rate", 16000))
+    pool = random_init_pool(c, rate)
+    g = torch.Generator().manual_seed(derive_seed(c.seed, "random-init-stats"))
+    idx = torch.randperm(len(pool), generator=g)[:RANDOM_INIT_STATS["crops"]]
+    x, _ = pool.crops(idx, g, length=int(round(RANDOM_INIT_STATS["crop_seconds"] * rate)))
+    frontend.fit_stats(z_normalise(x).split(64))
 
 # %% ../nbs/10b_evaluate.ipynb #97237f86
 def task_classes(folder, # an `AudioFolder` of one set
@@ -199,12 +243,23 @@ def task_classes(folder, # an `AudioFolder` of one set
     dropped = {folder.classes[i]: f"{int(counts[i])} clips < {max(c.shots)}-shot + {c.q_queries} query = {need}"
                for i in torch.nonzero(~keep).flatten().tolist()}
     dropped.update({k: f"{v} (the data scan)" for k, v in getattr(folder, "dropped_classes", {}).items()})
+    if len(counts) < c.n_way and not dropped:   # too few classes at all, not too few clips
+        raise ConfigError(f"set {name!r}: {len(counts)} {c.part} class(es) ({', '.join(folder.classes)}), a {c.n_way}-way task "
+                          f"needs {c.n_way}: lower n_way (--set n_way=...) or add classes")
     if int(keep.sum()) < c.n_way:
         raise ConfigError(f"set {name!r}: {int(keep.sum())} of its {c.part} classes have the {need} clips a {c.n_way}-way "
                           f"{max(c.shots)}-shot task with {c.q_queries} query needs, {c.n_way} are needed; left out: "
                           + "; ".join(f"{k} ({v})" for k, v in dropped.items())
                           + ". Lower n_way or shots (--set n_way=... --set shots=...), or add clips")
     return keep, dropped
+
+# %% ../nbs/10b_evaluate.ipynb #d00dc2d8
+def trained_here(model) -> bool:
+    "Whether an evaluation row is an encoder trained in this study (ranked by default): not random init, an authors' file, a HEAR module or another foreign model."
+    flag = getattr(model, "trained_here", None)
+    if flag is not None: return bool(flag)
+    cfg = getattr(model, "config", None) or {}
+    return not cfg.get("random_init") and cfg.get("source", "mtslvr") == "mtslvr"
 
 # %% ../nbs/10b_evaluate.ipynb #31ed048b
 EVAL_FREE = ("out_dir", "device", "workers", "cache", "batch_size")   # how, not what: a re-run may differ in these
@@ -259,7 +314,7 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
         out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
             + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
-    unranked = [m for m in models if models[m].config.get("random_init")] if c.rank != "all" else []
+    unranked = [m for m in models if not trained_here(models[m])] if c.rank != "all" else []
     tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)",
                                                unranked=unranked)
               for k in c.shots}

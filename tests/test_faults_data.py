@@ -26,12 +26,12 @@ def tone(seconds=0.5, f0=300.0, sr=16000):
     return 0.3 * torch.sin(2 * torch.pi * f0 * t)
 
 
-def a_set(root: Path, counts: dict, test=None, piece_seconds=0.25) -> Path:
+def a_set(root: Path, counts: dict, test=None, piece_seconds=0.25, train=()) -> Path:
     "A one-set data folder: audio/<class>/<i>.flac with counts[class] clips, and its split file."
     for k, (c, n) in enumerate(counts.items()):
         (root / "audio" / c).mkdir(parents=True, exist_ok=True)
         for i in range(n): save_audio(root / "audio" / c / f"{i}.flac", tone(0.5, 200 + 40 * k + 5 * i))
-    (root / "split.json").write_text(json.dumps(dict(name=root.name, train=[], val=[], test=test or list(counts),
+    (root / "split.json").write_text(json.dumps(dict(name=root.name, train=list(train), val=[], test=test or [c for c in counts if c not in train],
                                                      piece_seconds=piece_seconds)))
     return root
 
@@ -52,7 +52,8 @@ def test_split_class_names_cannot_leave_the_data_root(tmp_path):
 
 
 def test_dropped_classes_are_named_and_the_same_for_every_shot_count(tmp_path, capsys):
-    s = a_set(tmp_path / "toy", {f"c{i}": 6 for i in range(5)} | {"few": 3}, test=[f"c{i}" for i in range(5)] + ["few", "empty", "bad"])
+    s = a_set(tmp_path / "toy", {f"c{i}": 6 for i in range(5)} | {"few": 3, "tr": 2}, test=[f"c{i}" for i in range(5)] + ["few", "empty", "bad"],
+              train=["tr"])   # a train class: what the random-init row's front-end statistics are fitted on
     (s / "audio" / "empty").mkdir()
     (s / "audio" / "bad").mkdir()
     for i in range(2): (s / "audio" / "bad" / f"{i}.flac").write_bytes(b"fLaC not really")
