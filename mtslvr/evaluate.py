@@ -228,6 +228,9 @@ def _encoder_files(c: EvalConfig, models: dict, out_dir: Path) -> dict:
     try: before = json.loads((out_dir / "results.json").read_text()).get("encoders", {})
     except (OSError, ValueError): before = {}
     changed = [n for n, f in files.items() if n in before and before[n].get("file_sha256") != f["file_sha256"]]
+    try: hear_before = json.loads((out_dir / "results.json").read_text()).get("hear_modules", {})   # a HEAR row's weights file too
+    except (OSError, ValueError): hear_before = {}
+    changed += [n for n, m in models.items() if n in hear_before and hear_before[n].get("weights_sha256") != m.config.get("weights_sha256")]
     if changed: raise ConfigError(f"config field 'out_dir': {out_dir} holds an evaluation of other weights of {changed} (the files "
                                   "changed since): choose another out_dir, or remove the folder to replace it")
     return files

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from dataclasses import replace
+
+from mtslvr.config import ConfigError
 
 from mtslvr.audio import save_audio
 
@@ -111,6 +114,15 @@ def test_mtslvr_hear_as_a_module_gives_the_encoders_numbers(tmp_path, trained):
     for k in (1, 2):
         a, b = r["accuracies"][k]["tiny"]["mine"], r["accuracies"][k]["mtslvr.hear:tiny"]["mine"]
         assert torch.equal(a, b), (k, a.mean(), b.mean())
+    w = tmp_path / "other.pt"   # other weights in the HEAR row's file: the run folder refuses them, naming the row
+    w.write_bytes(trained.read_bytes())
+    run_evaluation(replace(c, encoders=(), hear_modules=(f"mtslvr.hear:{w}",), out_dir=str(tmp_path / "run3")), progress=False, out=lambda *a: None)
+    from mtslvr.frontend import Spectrogram3C
+    from mtslvr.models import AudioEncoder, build_encoder
+    AudioEncoder(Spectrogram3C(), build_encoder("cont_only", width=4, depths=(1, 1, 1, 1), out_dim=16)).save(w)
+    with pytest.raises(ConfigError, match=r"other weights of \['mtslvr.hear:other'\]"):
+        run_evaluation(replace(c, encoders=(), hear_modules=(f"mtslvr.hear:{w}",), out_dir=str(tmp_path / "run3")), progress=False,
+                       out=lambda *a: None)
 
 
 def test_bad_hear_modules_exit_2_naming_them(tmp_path, tinyhear, capsys):
