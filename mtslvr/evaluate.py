@@ -25,6 +25,7 @@ from .authors import load_encoder_file
 from .config import Config, ConfigError, resolve_device
 from .data import DATASETS, LAYOUTS, SPLIT_PARTS, DataSource, data_source, dataset_config, load_split, part_folders
 from .features import cached_features
+from .hear_modules import load_hear_modules, model_sample_rate
 from .fewshot import CLASSIFIERS, evaluate_features, feature_gram
 from .fewshot import VOTE_RULES
 from .models import VARIANTS
@@ -50,6 +51,7 @@ class EvalConfig(Config):
     random_init_as: str = ""  # the row (name) whose architecture and front-end the random-init row copies; empty: the first
     head: str = "all"  # features: all (both heads, what `embed` gives), contrastive or predictive (an ablation)
     variant: str = ""  # the variant of an authors' plain-ResNet file whose name does not say it (cont_only, pred_only, mt_simple)
+    hear_modules: tuple[str, ...] = ()  # HEAR 2021 modules, each MODULE[:WEIGHTS] (e.g. mtslvr.hear:enc.pt): one row each, shown, not ranked unless rank=all
     # data
     data: str = "bundled"  # bundled (data/) or a data folder: a folder of sets, one set, or <class>/<files>
     layout: str = "auto"  # the data folder's layout: auto (detected), sets, set or classes (mtslvr.data.LAYOUTS)
@@ -93,11 +95,12 @@ class EvalConfig(Config):
 
     def validate(self):
         "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
-        for n in ("encoders", "names", "sets", "datasets"):
+        for n in ("encoders", "names", "sets", "datasets", "hear_modules"):
             if not all(getattr(self, n)): self.fail(n, "a list of non-empty strings")
         if self.names and len(self.names) != len(self.encoders):
             self.fail("names", f"one name per encoder ({len(self.encoders)}), or none")
-        if not self.encoders and not self.random_init: self.fail("encoders", "at least one encoder file, or random_init=true")
+        if not self.encoders and not self.random_init and not self.hear_modules:
+            self.fail("encoders", "at least one encoder file, a HEAR module (hear_modules=...), or random_init=true")
         self.check_choice("head", FEATURE_HEADS); self.check_choice("part", (*SPLIT_PARTS, "all", "paper"))
         self.check_choice("classifier", tuple(CLASSIFIERS)); self.check_choice("layout", ("auto", *LAYOUTS))
         self.check_choice("pieces", PIECE_RULES)
@@ -135,12 +138,14 @@ def load_eval_models(c: EvalConfig) -> dict:
     from mtslvr.models import AudioEncoder, ResNetEncoder, build_encoder
     from mtslvr.seed import derive_seed
     names = list(c.names) or [_model_name(p) for p in c.encoders]
+    hear = load_hear_modules(c.hear_modules) if getattr(c, "hear_modules", ()) else {}   # HEAR rows: after the encoders
+    names += list(hear)
     dup = sorted({n for n in names if names.count(n) > 1 or (c.random_init and n == "random init")})
     if dup: raise ConfigError(f"config field 'names': the encoders' row names {dup} repeat; give one name per encoder with names=...")
     with torch.random.fork_rng(devices=[]):  # building a model draws initial weights: keep the caller's RNG as it was
         # mtslvr's files and the authors' released ones alike; a bad file: a ModelFileError naming it
         models = {n: load_encoder_file(p, c.variant or None).eval() for n, p in zip(names, c.encoders)}
-        if not c.random_init: return models
+        if not c.random_init: return {**models, **hear}
         torch.manual_seed(derive_seed(c.seed, "random-init"))  # fresh weights from the run's seed
         if c.random_init_as and c.random_init_as not in models:
             raise ConfigError(f"config field 'random_init_as': no encoder row {c.random_init_as!r}; choose one of {', '.join(models)}")
@@ -150,7 +155,7 @@ def load_eval_models(c: EvalConfig) -> dict:
         else:  # no encoder to copy: the front-end statistics fitted on the data's pool, as pre-training fits them
             base = AudioEncoder(Spectrogram3C(), build_encoder(**RANDOM_INIT_ARCH), {"random_init": True})
             fit_random_init_stats(base.frontend, c)
-    return {"random init": base.eval(), **models}
+    return {"random init": base.eval(), **models, **hear}
 
 # %% ../nbs/10b_evaluate.ipynb #3210fdde
 def _named_sets(c) -> list[tuple[str, DataSource, "Split | None", float | None]]:
@@ -278,6 +283,9 @@ def _encoder_files(c: EvalConfig, models: dict, out_dir: Path) -> dict:
     try: before = json.loads((out_dir / "results.json").read_text()).get("encoders", {})
     except (OSError, ValueError): before = {}
     changed = [n for n, f in files.items() if n in before and before[n].get("file_sha256") != f["file_sha256"]]
+    try: hear_before = json.loads((out_dir / "results.json").read_text()).get("hear_modules", {})   # a HEAR row's weights file too
+    except (OSError, ValueError): hear_before = {}
+    changed += [n for n, m in models.items() if n in hear_before and hear_before[n].get("weights_sha256") != m.config.get("weights_sha256")]
     if changed: raise ConfigError(f"config field 'out_dir': {out_dir} holds an evaluation of other weights of {changed} (the files "
                                   "changed since): choose another out_dir, or remove the folder to replace it")
     return files
@@ -286,11 +294,17 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
     t0 = time.perf_counter()
     device = resolve_device(c.device)
     models = load_eval_models(c)
-    rates = {n: int(getattr(m.frontend, "sample_rate", 16000)) for n, m in models.items()}
-    if len(set(rates.values())) > 1: raise ConfigError(f"config field 'encoders': the models expect different sample rates {rates}; evaluate them in separate runs")
+    rates = {n: model_sample_rate(m) for n, m in models.items()}
     out_dir = Path(c.out_dir)
     encoders = _encoder_files(c, models, out_dir)
-    sets = open_eval_sets(c, next(iter(rates.values())), out)
+    # the sets read once per sample rate the models need (resampled at load): every model on the same clips and tasks
+    at_rate = {}
+    for r in dict.fromkeys(rates.values()): at_rate[r] = open_eval_sets(c, r, out if not at_rate else None)
+    sets = next(iter(at_rate.values()))
+    for r, other in at_rate.items():
+        if any(list(f.files) != list(sets[s][0].files) for s, (f, _) in other.items()):
+            raise RuntimeError(f"the sets read at {r} Hz hold other clips than at {rates[next(iter(rates))]} Hz")
+    if len(at_rate) > 1: out(f"sets read at {', '.join(f'{r} Hz' for r in at_rate)} (each model at its own rate)")
     classes = {s: task_classes(f, c, s) for s, (f, _) in sets.items()}   # before any work: every shot count, one class list
     out(f"evaluating {len(models)} model(s) on {len(sets)} set(s), {c.n_way}-way {'/'.join(map(str, c.shots))}-shot, "
         f"{c.n_tasks} tasks each ({c.classifier}); run folder {out_dir}")
@@ -298,7 +312,8 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
     weights = {m: {} for m, model in models.items() if c.head_weights and c.head == "all" and getattr(model, "is_multitask", False)}
     for set_name, (folder, piece) in sets.items():
         for m, model in models.items():
-            feats = cached_features(model, folder, piece, None if c.head == "all" else c.head,
+            head = None if c.head == "all" or model.config.get("hear_module") else c.head   # (a HEAR row: its one head)
+            feats = cached_features(model, at_rate[rates[m]][set_name][0], piece, head,
                                     cache_dir=out_dir / "cache" if c.cache else False, batch_size=c.batch_size,
                                     device=device, workers=c.workers, progress=progress, pieces=c.pieces)
             keep = classes[set_name][0]
@@ -314,7 +329,8 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
         out(f"  {set_name}: {len(folder)} clips, {int(keep.sum())} {c.part} classes, {piece:g} s pieces"
             + (f"; left out of every shot count: {'; '.join(f'{k} ({v})' for k, v in dropped.items())}" if dropped else ""))
     what = "" if c.head == "all" else f", {c.head} head only"
-    unranked = [m for m in models if not trained_here(models[m])] if c.rank != "all" else []
+    # rows not trained in this study (random init, foreign files, HEAR modules) are shown, not ranked, unless rank=all
+    unranked = [m for m in models if not trained_here(models[m]) or models[m].config.get("hear_module")] if c.rank != "all" else []
     tables = {f"fewshot_{k}shot": ResultsTable(acc[k], f"{c.n_way}-way {k}-shot, {c.n_tasks} tasks per set{what} (accuracy %, 95% CI)",
                                                unranked=unranked)
               for k in c.shots}
@@ -325,6 +341,7 @@ def _run_evaluation(c: EvalConfig, progress: bool, out) -> dict:
     torch.save({str(k): v for k, v in acc.items()}, out_dir / "accuracies.pt")  # per-task accuracies, for paired tests later
     summary = dict(config=c.to_dict(), device=str(device), seconds=round(time.perf_counter() - t0, 2),
                    results={n.removeprefix("fewshot_"): t.to_dict() for n, t in tables.items()}, encoders=encoders,
+                   hear_modules={m: dict(e.config) for m, e in models.items() if e.config.get("hear_module")},
                    sets={s: dict(clips=len(f), piece_seconds=p, classes=[k for k, y in zip(f.classes, classes[s][0]) if y],
                                  dropped=classes[s][1], skipped=[[str(a), r, d] for a, r, d in f.skipped])
                          for s, (f, p) in sets.items()})

@@ -59,6 +59,7 @@ def piece_chunks(x: torch.Tensor, # `[T]` one clip
                  length: int, # samples per piece
                  rule: str = "mtslvr", # `mtslvr.audio.PIECE_RULES`
                  rows: int = 256, # pieces per chunk
+                 normalise: bool = True, # False: the pieces as audio (a HEAR module's input), cut by the same rule
                 ): # yields `[<= rows, length]`: together, the clip's `clip_pieces(x, length, rule)`
     "A clip's evaluation pieces, `rows` at a time: the memory of a chunk, never of all the clip's pieces."
     T = x.shape[-1]
@@ -69,6 +70,9 @@ def piece_chunks(x: torch.Tensor, # `[T]` one clip
         if rule == "mtslvr": return x[p % T].view(b - a, length)
         return x[torch.where(p < start, p, start + (p - start) % (T - start))].view(b - a, length)
     spans = [(a, min(n, a + rows)) for a in range(0, n, rows)]
+    if not normalise:
+        for a, b in spans: yield gather(a, b)
+        return
     if rule == "mtslvr":
         for a, b in spans: yield z_normalise(gather(a, b))
         return
@@ -80,13 +84,15 @@ def piece_chunks(x: torch.Tensor, # `[T]` one clip
     for a, b in spans:
         yield torch.zeros(b - a, length) if not std > 0 else ((gather(a, b).double() - mean) / std).float()
 
-def _clip_loader(folder, piece: int, workers: int, rule: str = "mtslvr", batch_size: int = 256):
+def _clip_loader(folder, piece: int, workers: int, rule: str = "mtslvr", batch_size: int = 256, normalise: bool = True):
     "Yields (clip index, pieces `[n, piece]`, or the clip `[T]` itself when it has more than `batch_size` pieces)."
     class _Pieces(torch.utils.data.Dataset):
         def __len__(self): return len(folder)
         def __getitem__(self, i):
             x = folder.load(i)
-            return i, x if math.ceil(x.shape[-1] / piece) > batch_size else clip_pieces(x, piece, rule)
+            if math.ceil(x.shape[-1] / piece) > batch_size: return i, x
+            # a HEAR module's pieces: the same cut, as audio (split_pieces' pads are the rules' paddings)
+            return i, clip_pieces(x, piece, rule) if normalise else split_pieces(x.reshape(-1), piece, "clip" if rule == "mtslvr" else "piece")
     return torch.utils.data.DataLoader(_Pieces(), batch_size=None, num_workers=workers, shuffle=False)
 
 def _head_columns(model, heads) -> tuple[list, dict]:
@@ -124,6 +130,7 @@ def extract_features(model, # a frozen `AudioEncoder`
     if pieces not in PIECE_RULES: raise ValueError(f"pieces: unknown rule {pieces!r}; choose one of {', '.join(PIECE_RULES)}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     names, cols = _head_columns(model, heads)
+    raw = bool(getattr(model, "raw_audio", False))   # a HEAR module (`mtslvr.hear_modules.HearEncoder`) takes audio, not z-scores
     was = model.training
     model.eval().to(device)
     chunks, counts, buf, n_buf = [], [], [], 0
@@ -135,10 +142,10 @@ def extract_features(model, # a frozen `AudioEncoder`
         chunks.append(torch.cat([out[h] for h in names], 1).float())   # stays where it was computed
         buf, n_buf = [], 0
 
-    for i, p in tqdm(_clip_loader(folder, piece, workers, pieces, batch_size), total=len(folder), disable=not progress,
+    for i, p in tqdm(_clip_loader(folder, piece, workers, pieces, batch_size, not raw), total=len(folder), disable=not progress,
                      desc="features"):
         counts.append(0)
-        for q in ([p] if p.ndim == 2 else piece_chunks(p, piece, pieces, batch_size)):   # a long clip: a chunk at a time
+        for q in ([p] if p.ndim == 2 else piece_chunks(p, piece, pieces, batch_size, not raw)):   # a long clip: a chunk at a time
             buf.append(q); n_buf += len(q); counts[-1] += len(q)
             if n_buf >= batch_size: flush()
     if buf: flush()
@@ -186,7 +193,9 @@ def cached_features(model, folder, piece_seconds: float, heads=None,
     "`extract_features`, re-using an earlier result for the same encoder, files, piece length and heads."
     if cache_dir is False: return extract_features(model, folder, piece_seconds, heads, **kw)
     rule = kw.get("pieces", "mtslvr")   # (the rule joins the key only when it is not the default: old entries stay valid)
-    key = hashlib.sha256("|".join([model_fingerprint(model), dataset_fingerprint(folder), f"{float(piece_seconds)}",
+    # a HEAR module's model need not be a torch module: its key is its name, version and weights file's SHA-256
+    fp = model.cache_key() if callable(getattr(model, "cache_key", None)) else model_fingerprint(model)
+    key = hashlib.sha256("|".join([fp, dataset_fingerprint(folder), f"{float(piece_seconds)}",
                                    repr(heads)] + ([rule] if rule != "mtslvr" else [])).encode()).hexdigest()[:32]
     path = Path(cache_dir or default_cache_dir()) / "features" / f"{key}.pt"
     if path.exists():

@@ -22,6 +22,7 @@ from .config import Config, ConfigError, resolve_device
 from .data import LAYOUTS, SPLIT_PARTS
 from .evaluate import open_eval_sets
 from .features import cached_features
+from .hear_modules import load_hear_modules, model_sample_rate
 from .fewshot import evaluate_features
 from .models import VARIANTS
 from .resume import open_run_folder
@@ -223,7 +224,7 @@ def invariance_distances(model, # an `AudioEncoder` (anything with `.heads` and 
     labels = {m: analysis_heads(enc, heads) for m, enc in models.items()}
     names = {m: list(dict.fromkeys(lab.values())) for m, lab in labels.items()}
     dev = {m: _model_device(enc) for m, enc in models.items()}
-    rates = {getattr(getattr(enc, "frontend", None), "sample_rate", 16000) for enc in models.values()}
+    rates = {model_sample_rate(enc) for enc in models.values()}   # (a HEAR module's model: its own rate)
     if len(rates) > 1: raise ValueError(f"model: the encoders expect different sample rates {sorted(rates)}; analyse them separately")
     was = {m: enc.training for m, enc in models.items()}
     for enc in models.values(): enc.eval()
@@ -362,6 +363,7 @@ class AnalysisConfig(Config):
     "Every setting of an invariance and head-weight analysis. Defaults: the bundled sets' test clips."
     encoders: tuple[str, ...] = ()  # AudioEncoder files (a pre-training run's encoder.pt) or the authors' released files
     variant: str = ""  # the variant of an authors' plain-ResNet file whose name does not say it (cont_only, pred_only, mt_simple)
+    hear_modules: tuple[str, ...] = ()  # HEAR 2021 modules, each MODULE[:WEIGHTS]: the invariance of its scene embeddings, one head (scene)
     data: str = "bundled"  # bundled (data/) or a data folder: a folder of sets, one set, <class>/<files>, or a flat pool
     layout: str = "auto"  # the data folder's layout: auto (detected), sets, set, classes or flat (mtslvr.data.LAYOUTS)
     sets: tuple[str, ...] = ()  # which sets of a folder of sets; empty: all
@@ -385,7 +387,7 @@ class AnalysisConfig(Config):
 
     def validate(self):
         "Check every field; a bad value is a `ConfigError` naming the field and what it expects."
-        for n in ("encoders", "sets", "datasets"):
+        for n in ("encoders", "sets", "datasets", "hear_modules"):
             if not all(getattr(self, n)): self.fail(n, "a list of non-empty strings")
         self.check_choice("layout", ("auto", *LAYOUTS)); self.check_choice("part", SPLIT_PARTS)
         if self.variant: self.check_choice("variant", VARIANTS)
@@ -421,10 +423,17 @@ def run_analysis(c: AnalysisConfig, # the settings
     c.validate()
     device = resolve_device(c.device)
     models = dict(models) if models is not None else {m: p for m, p in encoder_names(c.encoders).items()}
-    if not models: raise ConfigError("config field 'encoders': no encoders given; pass encoder files (mtslvr invariance ENC...)")
+    if not models and not c.hear_modules:
+        raise ConfigError("config field 'encoders': no encoders given; pass encoder files (mtslvr invariance ENC...) or HEAR modules (--set hear_modules=MODULE[:WEIGHTS])")
     files = {m: str(v) for m, v in models.items() if isinstance(v, (str, Path))}   # (for summary.json)
     models = {m: (load_encoder_file(v, c.variant or None) if isinstance(v, (str, Path)) else v).to(device) for m, v in models.items()}
-    rate = int(getattr(next(iter(models.values())).frontend, "sample_rate", 16000))
+    hear = load_hear_modules(c.hear_modules) if c.hear_modules else {}   # one head each: the scene embeddings
+    if set(hear) & set(models): raise ConfigError(f"config field 'hear_modules': rows {sorted(set(hear) & set(models))} repeat an encoder's name")
+    models.update({m: h.to(device) for m, h in hear.items()})
+    rates = {m: model_sample_rate(e) for m, e in models.items()}
+    if len(set(rates.values())) > 1:
+        raise ConfigError(f"config field 'hear_modules': the models read audio at different rates {rates}; analyse them in separate runs")
+    rate = next(iter(rates.values()))
     said = []
     folders = open_eval_sets(c, rate, said.append, labelled=False)   # the evaluation's reading of the data fields
     for line in said: out(line)
@@ -451,7 +460,8 @@ def _analyse(c: AnalysisConfig, models: dict, folders: dict, files: dict, said: 
     summary = dict(config=c.to_dict(), data=said, clips={s: len(x) for s, x in clips.items()},   # clips: what was used
                    clips_available={s: len(f) for s, (f, _) in folders.items()},
                    covariance=tables["invariance"].covariance,
-                   models={m: dict(encoder=e.encoder.config, config=e.config) for m, e in models.items()}, model_files=files,
+                   models={m: dict(encoder=getattr(getattr(e, "encoder", None), "config", None), config=e.config) for m, e in models.items()},
+                   model_files=files,
                    elapsed=round(time.perf_counter() - t0, 1))
     write_run(out_dir, tables, summary, out=out)
     out(f"\nwrote {out_dir}/ ({', '.join(tables)} as .md, .csv and .html; grids.md, summary.json) in {time.perf_counter() - t0:.1f} s")
