@@ -20,7 +20,8 @@ def test_one_class_only_is_bad_input_naming_it(tmp_path, capsys):
     clips(tmp_path / "one" / "owl")
     assert evaluate(tmp_path, tmp_path / "one", "--set", "n_way=2") == 2
     err = capsys.readouterr().err
-    assert "set 'one': 1 test class(es) (owl), a 2-way task needs 2: lower n_way" in err, err
+    # a plain <class>/<files> folder is refused before any work, naming the folder, its one class and n_way
+    assert "one: 1 class folder(s) with audio (owl), a 2-way task needs at least 2" in err and "n_way" in err, err
 
 
 def test_a_split_naming_a_missing_class_is_bad_input_naming_it(tmp_path, capsys):
