@@ -262,15 +262,22 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
             for cell, job in [r for r in running if r[1].done()]:
                 running.remove((cell, job))
                 try: job.result(); out(f"  {cell[0]}: finished")
-                except Exception as e: out(f"  {cell[0]}: failed: {str(e).strip().splitlines()[-1][:300]}")
+                except Exception as e: out(f"  {cell[0]}: failed: {_job_error(folder / cell[0], e)}")
     else:
         jobs = _submit_slurm(folder, todo, args, threads, slurm or {})
         out(f"submitted job array {jobs[0].job_id.split('_')[0] if jobs else '-'} ({len(jobs)} tasks)")
         if not wait: return study_status(folder)
         for (n, _), job in zip(todo, jobs):
             try: job.result(); out(f"  {n}: finished")
-            except Exception as e: out(f"  {n}: failed: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__}")
+            except Exception as e: out(f"  {n}: failed: {_job_error(folder / n, e)}")
     return study_status(folder)
+
+def _job_error(cell_dir: Path, e: Exception) -> str:
+    "What a cell's job failed of: the error its cell.json recorded, else the job's own (killed before it could record one)."
+    rec = read_cell(cell_dir)
+    if rec.get("state") == "failed" and rec.get("error"): return rec["error"][:300]
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:300]}" if lines else type(e).__name__
 
 def _submit_slurm(folder: Path, todo: list, args, threads: int, s: dict) -> list:
     bad = sorted(set(s) - {"partition", "account", "time_min", "gpus", "cpus", "parallelism"})
