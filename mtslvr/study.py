@@ -116,7 +116,8 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
     cfg, ev = PretrainConfig.from_dict(settings["config"], where=str(cdir)), settings["evaluation"]
     t0 = time.perf_counter()
     _update_cell(cdir, name=name, state="running", stage="pretrain", settings=settings, steps=cfg.steps, error=None,
-                 host=socket.gethostname(), pid=os.getpid(), job=_job_id(), threads=torch.get_num_threads(),
+                 host=socket.gethostname(), pid=os.getpid(), job=_job_id(), restarts=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
+                 threads=torch.get_num_threads(),
                  started=time.strftime("%Y-%m-%d %H:%M:%S"))
     try:
         enc, how = train_or_reuse(cfg, progress)
@@ -128,7 +129,7 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
         _update_cell(cdir, stage="invariance")
         run_analysis(an_cfg, res["models"], out=lambda s: None)
     except BaseException as e:
-        state = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        state = "interrupted" if isinstance(e, (KeyboardInterrupt, SystemExit)) else "failed"   # stopped, preempted (submitit requeues and exits)
         _update_cell(cdir, state=state, error=f"{type(e).__name__}: {str(e).strip()}"[:2000], traceback=traceback.format_exc()[-4000:])
         raise
     return _update_cell(cdir, state="finished", stage=None, seconds=round(time.perf_counter() - t0, 2),
