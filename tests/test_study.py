@@ -78,26 +78,33 @@ def test_a_failing_cell_shows_its_error_in_status_and_the_other_finishes(data, t
     assert err and err.split(":")[0] in s.stdout and err[:60] in s.stderr, (err, s.stdout, s.stderr)
 
 
-def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path):
+def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path, capsys, monkeypatch):
+    "In process (mtslvr.cli.main, what the entry point runs; one case through the installed command as well)."
+    from mtslvr.cli import main
+
+    def refused(*args):
+        rc = main(list(args))
+        return rc, capsys.readouterr().err
+    (tmp_path / "empty.yaml").write_text("seed: []\nsteps: 6\n")
+    (tmp_path / "outer" / "inner").mkdir(parents=True)   # a study folder holding another study
+    (tmp_path / "outer" / "inner" / "study.json").write_text(json.dumps({"axes": {"seed": [0]}}) + "\n")
     cases = [
         (["--set", "seeed=0,1"], "seeed"),
         (["--set", "seed=0,"], "empty value in axis 'seed'"),
         (["--set", "steps=6"], "no grid"),
+        (["--grid", str(tmp_path / "empty.yaml")], "axis 'seed' has no values"),
     ]
-    (tmp_path / "empty.yaml").write_text("seed: []\nsteps: 6\n")
-    cases.append((["--grid", str(tmp_path / "empty.yaml")], "axis 'seed' has no values"))
     for extra, msg in cases:
-        r = run("study", "run", str(tmp_path / "s"), *extra)
-        assert r.returncode == 2 and msg in r.stderr, (extra, r.returncode, r.stderr)
-    # a study folder holding another study
-    (tmp_path / "outer" / "inner").mkdir(parents=True)
-    (tmp_path / "outer" / "inner" / "study.json").write_text(json.dumps({"axes": {"seed": [0]}}) + "\n")
-    r = run("study", "run", str(tmp_path / "outer"), "--set", "seed=0,1", *tiny_study_args(data))
-    assert r.returncode == 2 and "holds another study" in r.stderr and "inner" in r.stderr, r.stderr
+        rc, err = refused("study", "run", str(tmp_path / "s"), *extra)
+        assert rc == 2 and msg in err, (extra, rc, err)
+    rc, err = refused("study", "run", str(tmp_path / "outer"), "--set", "seed=0,1", *tiny_study_args(data))
+    assert rc == 2 and "holds another study" in err and "inner" in err, err
+    rc, err = refused("study", "status", str(tmp_path))
+    assert rc == 2 and "not a study folder" in err, err
     # the slurm executor where sbatch is not on the PATH (only the venv's programs are)
-    env = dict(os.environ, PATH=str(EXE.parent))
-    r = run("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm", env=env)
+    r = run("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm", env=dict(os.environ, PATH=str(EXE.parent)))
     assert r.returncode == 2 and "sbatch" in r.stderr and "PATH" in r.stderr, r.stderr
+    monkeypatch.setenv("PATH", str(EXE.parent))
+    rc, err = refused("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm")
+    assert rc == 2 and "sbatch" in err, err
     assert not (tmp_path / "s2").exists()
-    r = run("study", "status", str(tmp_path))
-    assert r.returncode == 2 and "not a study folder" in r.stderr, r.stderr
