@@ -77,10 +77,10 @@ def read_grid(path: str | Path, # a YAML/JSON mapping of PretrainConfig fields: 
 # %% ../nbs/13a_study.ipynb #cbaabc90
 STUDY_EVAL = dict(n_tasks=1000, eval_seed=0, n_clips=32, seconds=2.0, n_values=8)  # the demo profile's evaluation and analysis (mtslvr.demo.DEMO_PROFILES)
 
-def _cell_file(cell_dir: Path) -> Path: return Path(cell_dir) / "cell.json"
+def _cell_file(cell_dir: Path) -> Path: return Path(cell_dir) / "state.json"
 
 def read_cell(cell_dir: str | Path) -> dict:
-    "A cell's state record (`cell.json`), or `{'state': 'pending'}` for a cell not started."
+    "A cell's state record (`state.json`), or `{'state': 'pending'}` for a cell not started."
     p = _cell_file(cell_dir)
     return json.loads(p.read_text()) if p.is_file() else {"state": "pending"}
 
@@ -103,8 +103,9 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
              data: str | Path | None = None, # the data folder (default: the bundled data/)
              threads: int | None = None, # torch threads of this cell (None: leave as is)
              progress: bool = False,
+             axes: tuple = (), # the grid's field names, recorded in cell.json beside variant, method and seed
             ) -> dict:
-    "Pre-train -> evaluate -> invariance of one cell in its own folder; returns its `cell.json` record (raises after recording a failure)."
+    "Pre-train -> evaluate -> invariance of one cell in its own folder; returns its `state.json` record (raises after recording a failure)."
     name, cfg = cell
     cdir = Path(folder) / name
     settings = cell_settings(cfg, cdir, evaluation, data)
@@ -115,6 +116,8 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
     if threads: torch.set_num_threads(threads)
     cfg, ev = PretrainConfig.from_dict(settings["config"], where=str(cdir)), settings["evaluation"]
     t0 = time.perf_counter()
+    params = {k: getattr(cfg, k) for k in dict.fromkeys(("variant", "method", "seed", *axes))}   # what the cell is (mtslvr.study_report)
+    write_atomic(cdir / "cell.json", (json.dumps(params, indent=1, default=list) + "\n").encode())
     _update_cell(cdir, name=name, state="running", stage="pretrain", settings=settings, steps=cfg.steps, error=None,
                  host=socket.gethostname(), pid=os.getpid(), job=_job_id(), restarts=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
                  threads=torch.get_num_threads(),
@@ -171,7 +174,7 @@ def study_status(folder: str | Path) -> list[dict]:
     folder = Path(folder)
     if not (folder / "study.json").is_file(): raise ConfigError(f"{folder}: not a study folder (no study.json); give the folder of `mtslvr study run`")
     rows = []
-    for d in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "cell.json").is_file()):
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "state.json").is_file()):
         rec = read_cell(d)
         state = rec["state"]
         if state == "running" and not _alive(rec): state = "interrupted"
@@ -195,8 +198,8 @@ EXECUTORS = ("debug", "local", "slurm")
 
 class CellJob(submitit.helpers.Checkpointable):
     "One cell as a submitit job; requeued (preemption, time limit) it runs `run_cell` again, which resumes from the last checkpoint."
-    def __call__(self, cell, folder, evaluation, data, threads):
-        return run_cell(cell, folder, evaluation, data, threads)
+    def __call__(self, cell, folder, evaluation, data, threads, axes=()):
+        return run_cell(cell, folder, evaluation, data, threads, axes=axes)
 
 def _estimate(folder: Path, cells: list, seconds_per_step: float | None) -> list[dict]:
     done = [read_cell(folder / n) for n, _ in cells]
@@ -247,10 +250,10 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
     for n, c in cells: cell_settings(c, folder / n, evaluation, data)   # bad evaluation settings: refused before anything runs
     todo = [(n, c) for n, c in cells if read_cell(folder / n)["state"] != "finished"]
     out(f"study {folder}: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run ({executor})")
-    args = lambda cell: (cell, str(folder), evaluation, None if data is None else str(data), threads)
+    args = lambda cell: (cell, str(folder), evaluation, None if data is None else str(data), threads, tuple(axes))
     if executor == "debug":
         for cell in todo:
-            try: r = run_cell(*args(cell)); out(f"  {cell[0]}: {r['state']}")
+            try: r = run_cell(*args(cell)[:5], axes=tuple(axes)); out(f"  {cell[0]}: {r['state']}")
             except Exception as e: out(f"  {cell[0]}: failed: {type(e).__name__}: {e}")
     elif executor == "local":
         ex = submitit.LocalExecutor(folder=folder / "submitit")
@@ -274,7 +277,7 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
     return study_status(folder)
 
 def _job_error(cell_dir: Path, e: Exception) -> str:
-    "What a cell's job failed of: the error its cell.json recorded, else the job's own (killed before it could record one)."
+    "What a cell's job failed of: the error its state.json recorded, else the job's own (killed before it could record one)."
     rec = read_cell(cell_dir)
     if rec.get("state") == "failed" and rec.get("error"): return rec["error"][:300]
     lines = str(e).strip().splitlines()

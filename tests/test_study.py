@@ -46,11 +46,12 @@ def test_a_2x1_study_runs_in_local_processes_and_a_rerun_reuses_its_cells(data, 
             "--workers", "2", *tiny_study_args(data)]
     r = run(*args)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    cells = {d.name: json.loads((d / "cell.json").read_text()) for d in study.iterdir() if (d / "cell.json").is_file()}
+    cells = {d.name: json.loads((d / "state.json").read_text()) for d in study.iterdir() if (d / "state.json").is_file()}
     assert sorted(cells) == ["seed-0", "seed-1"]
     for name, rec in cells.items():
         assert rec["state"] == "finished" and rec["pretrain"] == "trained", rec
         assert rec["settings"]["config"]["seed"] == int(name[-1]) and rec["settings"]["evaluation"]["eval_seed"] == 0
+        assert json.loads((study / name / "cell.json").read_text()) == dict(variant="mt_parallel", method="simclr", seed=int(name[-1]))
         assert (study / name / "model" / "encoder.pt").is_file()
         assert (study / name / "evaluation" / "results.json").is_file() and (study / name / "analysis" / "summary.json").is_file()
     assert cells["seed-0"]["pid"] != cells["seed-1"]["pid"] != os.getpid()   # one process per cell
@@ -61,7 +62,7 @@ def test_a_2x1_study_runs_in_local_processes_and_a_rerun_reuses_its_cells(data, 
     assert s.returncode == 0 and "| seed-0 | finished |" in s.stdout and "6/6" in s.stdout and "2 finished" in s.stdout, s.stdout
     again = run(*args)
     assert again.returncode == 0 and "2 finished, 0 to run" in again.stdout, again.stdout + again.stderr
-    assert {n: json.loads((study / n / "cell.json").read_text())["updated"] for n in cells} == {n: r["updated"] for n, r in cells.items()}
+    assert {n: json.loads((study / n / "state.json").read_text())["updated"] for n in cells} == {n: r["updated"] for n, r in cells.items()}
     plan = run(*args[:-len(tiny_study_args(data))], *tiny_study_args(data), "--dry-run")
     assert plan.returncode == 0 and "seed-0: finished" in plan.stdout and "0 to run" in plan.stdout, plan.stdout + plan.stderr
 
@@ -74,7 +75,7 @@ def test_a_failing_cell_shows_its_error_in_status_and_the_other_finishes(data, t
     s = run("study", "status", str(study))
     assert s.returncode == 1
     assert "| lr-0.001 | finished |" in s.stdout and "| lr-1e+30 | failed |" in s.stdout, s.stdout
-    err = json.loads((study / "lr-1e+30" / "cell.json").read_text())["error"]
+    err = json.loads((study / "lr-1e+30" / "state.json").read_text())["error"]
     assert err and err.split(":")[0] in s.stdout and err[:60] in s.stderr, (err, s.stdout, s.stderr)
 
 

@@ -17,7 +17,7 @@ def study(*args, timeout=240):
 
 
 def cell(folder, name):
-    p = folder / name / "cell.json"
+    p = folder / name / "state.json"
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
@@ -40,7 +40,7 @@ def test_a_2x2_study_runs_as_a_slurm_job_array(slurm, data, tmp_path):
 def test_a_cancelled_cell_is_the_only_one_a_rerun_runs_and_a_preempted_one_is_requeued_and_resumes(slurm, data, tmp_path):
     s = tmp_path / "study"
     args = ["run", str(s), "--set", "seed=0,1", "--set", "variant=cont_only", "--executor", "slurm",
-            "--partition", slurm.partition, "--time-min", "5", "--cpus", "1", *tiny_study_args(data, "steps=40")]
+            "--partition", slurm.partition, "--time-min", "5", "--cpus", "1", *tiny_study_args(data, "steps=200")]  # longer than Slurm's KillWait (5 s)
     r = study(*args, "--no-wait")
     assert r.returncode == 0, r.stdout + r.stderr
     ckpt = lambda n: (s / n / "model" / "checkpoints" / "last.pt").is_file() and cell(s, n).get("state") == "running"
