@@ -1,4 +1,4 @@
-"""The cells of a study: variants x methods x seeds x learning rates x any pre-training field, each one checked config
+"""Studies: a grid of cells (variants x methods x seeds x learning rates x any pre-training field), each a pre-train -> evaluate -> invariance run in its own folder, through submitit (in-process, local processes, a Slurm job array)
 
 Docs: https://mtslvr.github.io/mtslvr/study.html.md"""
 
