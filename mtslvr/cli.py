@@ -127,6 +127,99 @@ def _cmd_splits_make(a):
     out = save_new_split(sp, a.folder, a.out, force=a.force)
     print(f"wrote {out}: {len(sp.train)} train, {len(sp.val)} val, {len(sp.test)} test classes ({sp.description})")
 
+# %% ../nbs/15_cli.ipynb #cc1d3fb9
+def _study_grid(a):
+    "The axes and the shared base config of `mtslvr study run`: the demo's pre-training, the --grid file, then each --set."
+    import dataclasses
+    from mtslvr.config import parse_overrides
+    from mtslvr.demo import DEMO_PROFILES
+    from mtslvr.pretrain import PretrainConfig
+    from mtslvr.study import read_grid
+    axes, base = {}, PretrainConfig.from_dict(DEMO_PROFILES["demo"]["pretrain"], "the demo profile")
+    if a.grid:
+        axes, grid_base = read_grid(a.grid)
+        from mtslvr.config import read_config_file
+        base = PretrainConfig.from_dict({k: v for k, v in read_config_file(a.grid).items() if not isinstance(v, list)}, str(a.grid), base=base)
+    tuples = {f.name for f in dataclasses.fields(PretrainConfig) if isinstance(f.default, tuple)}
+    single = {}
+    for k, v in parse_overrides(a.set).items():
+        if "," in v and k not in tuples: axes[k] = [x.strip() for x in v.split(",")]
+        else: single[k] = v
+    if single: base = PretrainConfig.from_dict(single, "the command line (--set)", base=base)
+    # each axis value as its field's type (seed=0,1 and a grid file's seed: [0, 1] are the same study)
+    names = PretrainConfig.field_names()
+    for k, vals in axes.items():
+        if k not in names: raise PretrainConfig.unknown_key(k, "--set")
+        if any(x == "" for x in vals): raise ConfigError(f"--set {k}={','.join(vals)}: an empty value in axis {k!r}; give values such as {k}=a,b")
+        axes[k] = [getattr(PretrainConfig.from_dict({k: x}, "--set", base=base), k) for x in vals]
+    if not axes: raise ConfigError("mtslvr study run: no grid; give --grid FILE or an axis such as --set seed=0,1,2")
+    return axes, base
+
+def _cmd_study_run(a):
+    from mtslvr.study import run_study, status_table
+    axes, base = _study_grid(a)
+    evaluation = {k: v for k, v in dict(n_tasks=a.tasks, eval_seed=a.eval_seed, n_clips=a.clips, seconds=a.seconds,
+                                        n_values=a.values).items() if v is not None}
+    slurm = {k: v for k, v in dict(partition=a.partition, account=a.account, time_min=a.time_min, gpus=a.gpus,
+                                   cpus=a.cpus, parallelism=a.array_parallelism).items() if v is not None}
+    rows = run_study(a.dir, axes, base, a.executor, evaluation, a.data, workers=a.workers, threads=a.threads, slurm=slurm,
+                     wait=not a.no_wait, dry_run=a.dry_run, seconds_per_step=a.seconds_per_step,
+                     where=str(a.grid) if a.grid else "--set")
+    if a.dry_run: return EXIT_CODES["ok"]
+    print(status_table(rows))
+    if a.no_wait: return EXIT_CODES["ok"]
+    return EXIT_CODES["failed"] if any(r["state"] != "finished" for r in rows) else EXIT_CODES["ok"]
+
+def _cmd_study_status(a):
+    from mtslvr.study import status_table, study_status
+    rows = study_status(a.dir)
+    print(status_table(rows))
+    for r in rows:
+        if r["state"] == "failed": print(f"{r['name']}: {r['error']}", file=sys.stderr)
+    return EXIT_CODES["failed"] if any(r["state"] == "failed" for r in rows) else EXIT_CODES["ok"]
+
+def _cmd_study_report(a):
+    import importlib.util
+    if importlib.util.find_spec("mtslvr.study_report") is None:
+        print("mtslvr study report: this mtslvr has no study report (module mtslvr.study_report, the tables over seeds); "
+              f"update mtslvr, or read the cells' results in {a.dir}/*/evaluation/", file=sys.stderr)
+        return EXIT_CODES["failed"]
+    from mtslvr.study_report import report
+    report(a.dir)
+    return EXIT_CODES["ok"]
+
+def _study_parser(sub):
+    "The `mtslvr study` sub-commands."
+    st = sub.add_parser("study", help="a grid of pre-train -> evaluate -> invariance runs (seeds, variants, ...) on this machine or Slurm",
+                        description="Studies: one cell per combination of the grid's values, each a demo-style run in its own folder.")
+    ss = st.add_subparsers(dest="study_command", metavar="STUDY_COMMAND", required=True)
+    r = ss.add_parser("run", help="run (or continue) a study", description="Run every unfinished cell of a grid; finished cells "
+                      "are reused, interrupted ones resume from their last checkpoint.")
+    r.add_argument("dir", help="the study folder")
+    r.add_argument("--grid", default=None, help="YAML/JSON file of PretrainConfig fields: lists are axes, single values shared")
+    r.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2", help="an axis (comma-separated values) or a shared setting; repeatable")
+    r.add_argument("--executor", default="debug", choices=["debug", "local", "slurm"], help="debug: in this process; local: --workers processes; slurm: a job array (default debug)")
+    r.add_argument("--dry-run", action="store_true", help="list the cells with an estimated time; run nothing")
+    r.add_argument("--seconds-per-step", type=float, default=None, help="for --dry-run (default: measured by the study's finished cells)")
+    r.add_argument("--tasks", type=int, default=None, help="few-shot tasks per set and shot count (default 1000)")
+    r.add_argument("--eval-seed", type=int, default=None, help="seed of the evaluation tasks, the same for every cell (default 0)")
+    r.add_argument("--clips", type=int, default=None, help="clips per set for the invariance (default 32)")
+    r.add_argument("--seconds", type=float, default=None, help="clip length of the invariance, seconds (default 2.0)")
+    r.add_argument("--values", type=int, default=None, help="grid values per augmentation (default 8)")
+    r.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
+    r.add_argument("--workers", type=int, default=2, help="local: cells at once (default 2)")
+    r.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    for flag, kind, h in (("--partition", str, "Slurm partition"), ("--account", str, "Slurm account"),
+                          ("--time-min", int, "Slurm time limit per cell, minutes (default 60)"), ("--gpus", int, "GPUs per cell"),
+                          ("--cpus", int, "CPUs per cell (default --threads)"), ("--array-parallelism", int, "array tasks at once")):
+        r.add_argument(flag, type=kind, default=None, help=h)
+    r.add_argument("--no-wait", action="store_true", help="slurm: return once the array is submitted")
+    r.set_defaults(func=_cmd_study_run)
+    s = ss.add_parser("status", help="each cell's state and progress", description="Each cell's state, progress and error, read from the cells' folders.")
+    s.add_argument("dir", help="the study folder"); s.set_defaults(func=_cmd_study_status)
+    p = ss.add_parser("report", help="tables over seeds (mtslvr.study_report)", description="Aggregate a study's cells over seeds.")
+    p.add_argument("dir", help="the study folder"); p.set_defaults(func=_cmd_study_report)
+
 # %% ../nbs/15_cli.ipynb #aefe8752
 def _run_parser(sub, name: str, cls, help: str, description: str, func, encoders: bool = False, profiles: bool = False):
     "A run command's sub-parser: [ENCODER...] --config FILE --set KEY=VALUE [--profile] --quiet, fields in the epilog."
@@ -221,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--piece-seconds", type=float, default=5.0, help="evaluation piece length to record (default 5.0)")
     mk.add_argument("--force", action="store_true", help="replace the output file if it exists")
     mk.set_defaults(func=_cmd_splits_make)
+    _study_parser(sub)
     return p
 
 # %% ../nbs/15_cli.ipynb #fd207f67
@@ -238,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)   # (argparse exits with 2 on bad arguments)
     if not getattr(a, "func", None):
         p.print_help(); return EXIT_CODES["bad input"]
-    try: a.func(a)
+    try: rc = a.func(a)
     except KeyboardInterrupt as e:   # Ctrl-C or SIGTERM: a pre-training run stops at a step boundary with a checkpoint
         from mtslvr.resume import StopRequested
         print(f"mtslvr {a.command}: {e}" if isinstance(e, StopRequested) else f"mtslvr {a.command}: interrupted. A "
@@ -250,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, OSError) and e.filename is not None and e.strerror: msg = f"{e.filename}: {e.strerror}"   # one line
         print(f"mtslvr {a.command}: error: {msg}", file=sys.stderr)
         return exit_code(e)
-    return EXIT_CODES["ok"]
+    return rc if isinstance(rc, int) else EXIT_CODES["ok"]
 
 # %% ../nbs/15_cli.ipynb #6fbd8189
 if __name__ == "__main__" and "IPython" not in sys.modules:

@@ -1,4 +1,4 @@
-"""The cells of a study: variants x methods x seeds x learning rates x any pre-training field, each one checked config
+"""Studies: a grid of cells (variants x methods x seeds x learning rates x any pre-training field), each a pre-train -> evaluate -> invariance run in its own folder, through submitit (in-process, local processes, a Slurm job array)
 
 Docs: https://mtslvr.github.io/mtslvr/study.html.md"""
 
@@ -6,13 +6,21 @@ Docs: https://mtslvr.github.io/mtslvr/study.html.md"""
 
 # %% ../nbs/13a_study.ipynb #3a86b59b
 from __future__ import annotations
-import itertools, json
+import csv, io, itertools, json, os, shutil, socket, subprocess, time, traceback
 from pathlib import Path
-from .config import ConfigError, read_config_file
+
+import submitit
+import torch
+
+from .config import ConfigError, read_config_file, write_atomic
 from .pretrain import PretrainConfig
+from .demo import demo_runs, train_or_reuse
+from .evaluate import run_evaluation
+from .invariance import run_analysis
 
 # %% auto #0
-__all__ = ['study_cells', 'claim_study_folder', 'read_grid']
+__all__ = ['STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'read_cell', 'cell_settings', 'run_cell',
+           'study_status', 'status_table', 'CellJob', 'run_study']
 
 # %% ../nbs/13a_study.ipynb #59b620d2
 def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [...], "seed": [0, 1, 2]})
@@ -65,3 +73,226 @@ def read_grid(path: str | Path, # a YAML/JSON mapping of PretrainConfig fields: 
     base = PretrainConfig.from_dict({k: v for k, v in d.items() if not isinstance(v, list)}, where=str(path))
     study_cells(axes, base=base, where=str(path))
     return axes, base
+
+# %% ../nbs/13a_study.ipynb #cbaabc90
+STUDY_EVAL = dict(n_tasks=1000, eval_seed=0, n_clips=32, seconds=2.0, n_values=8)  # the demo profile's evaluation and analysis (mtslvr.demo.DEMO_PROFILES)
+
+def _cell_file(cell_dir: Path) -> Path: return Path(cell_dir) / "state.json"
+
+def read_cell(cell_dir: str | Path) -> dict:
+    "A cell's state record (`state.json`), or `{'state': 'pending'}` for a cell not started."
+    p = _cell_file(cell_dir)
+    return json.loads(p.read_text()) if p.is_file() else {"state": "pending"}
+
+def _update_cell(cell_dir: Path, **changes) -> dict:
+    rec = {**read_cell(cell_dir), **changes, "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_atomic(_cell_file(cell_dir), (json.dumps(rec, indent=1, default=str) + "\n").encode())
+    return rec
+
+def cell_settings(cfg: PretrainConfig, cell_dir: str | Path, evaluation: dict | None = None, data: str | None = None) -> dict:
+    "What a cell runs: its pre-training config (in `cell_dir/model`) and the evaluation settings (`STUDY_EVAL` keys)."
+    ev = {**STUDY_EVAL, **(evaluation or {})}
+    bad = sorted(set(ev) - set(STUDY_EVAL))
+    if bad: raise ConfigError(f"study evaluation setting(s) {bad} unknown; choose from {', '.join(STUDY_EVAL)}")
+    cfg = cfg.replace(out_dir=str(Path(cell_dir) / "model"), **(dict(data=str(data)) if data else {}))
+    return dict(config=cfg.to_dict(), evaluation=ev, data=str(data) if data else None)
+
+def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from study_cells
+             folder: str | Path, # the study folder; the cell runs in folder/name
+             evaluation: dict | None = None, # STUDY_EVAL overrides: n_tasks, eval_seed (shared by every cell), n_clips, seconds, n_values
+             data: str | Path | None = None, # the data folder (default: the bundled data/)
+             threads: int | None = None, # torch threads of this cell (None: leave as is)
+             progress: bool = False,
+             axes: tuple = (), # the grid's field names, recorded in cell.json beside variant, method and seed
+            ) -> dict:
+    "Pre-train -> evaluate -> invariance of one cell in its own folder; returns its `state.json` record (raises after recording a failure)."
+    name, cfg = cell
+    cdir = Path(folder) / name
+    settings = cell_settings(cfg, cdir, evaluation, data)
+    rec = read_cell(cdir)
+    if rec.get("settings") not in (None, settings):
+        raise ConfigError(f"{cdir}: holds a cell with other settings ({_diff(rec['settings'], settings)}); use a new study folder")
+    if rec["state"] == "finished": return {**rec, "how": "reused"}
+    if threads: torch.set_num_threads(threads)
+    cfg, ev = PretrainConfig.from_dict(settings["config"], where=str(cdir)), settings["evaluation"]
+    t0 = time.perf_counter()
+    params = {k: getattr(cfg, k) for k in dict.fromkeys(("variant", "method", "seed", *axes))}   # what the cell is (mtslvr.study_report)
+    write_atomic(cdir / "cell.json", (json.dumps(params, indent=1, default=list) + "\n").encode())
+    _update_cell(cdir, name=name, state="running", stage="pretrain", settings=settings, steps=cfg.steps, error=None,
+                 host=socket.gethostname(), pid=os.getpid(), job=_job_id(), restarts=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
+                 threads=torch.get_num_threads(),
+                 started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    try:
+        enc, how = train_or_reuse(cfg, progress)
+        t1 = time.perf_counter()
+        _update_cell(cdir, stage="evaluate", pretrain=how, pretrain_seconds=round(t1 - t0, 2))
+        ev_cfg, an_cfg = demo_runs(cdir, {name: enc}, ev["n_tasks"], dict(n_clips=ev["n_clips"], seconds=ev["seconds"], n_values=ev["n_values"]),
+                                   ev["eval_seed"], data)
+        res = run_evaluation(ev_cfg.replace(random_init=False, random_init_as=""), progress=progress, out=lambda s: None)
+        _update_cell(cdir, stage="invariance")
+        run_analysis(an_cfg, res["models"], out=lambda s: None)
+    except BaseException as e:
+        state = "interrupted" if isinstance(e, (KeyboardInterrupt, SystemExit)) else "failed"   # stopped, preempted (submitit requeues and exits)
+        _update_cell(cdir, state=state, error=f"{type(e).__name__}: {str(e).strip()}"[:2000], traceback=traceback.format_exc()[-4000:])
+        raise
+    return _update_cell(cdir, state="finished", stage=None, seconds=round(time.perf_counter() - t0, 2),
+                        eval_seconds=round(time.perf_counter() - t1, 2), how="ran")
+
+def _job_id() -> str | None:
+    j, t = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{j}_{t}" if j and t else os.environ.get("SLURM_JOB_ID")
+
+def _diff(a: dict, b: dict, pre: str = "") -> str:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict): out.append(_diff(x, y, f"{pre}{k}."))
+        elif x != y: out.append(f"{pre}{k}: {x!r} -> {y!r}")
+    return ", ".join(o for o in out if o)
+
+# %% ../nbs/13a_study.ipynb #bdab5d32
+def _alive(rec: dict) -> bool:
+    "Whether a cell recorded as running still runs (as far as this machine can tell)."
+    if rec.get("job") and shutil.which("squeue"):
+        r = subprocess.run(["squeue", "-h", "-j", str(rec["job"]), "-o", "%T"], capture_output=True, text=True)
+        return r.returncode == 0 and bool(r.stdout.strip())
+    if rec.get("host") == socket.gethostname() and rec.get("pid"):
+        try: os.kill(int(rec["pid"]), 0)
+        except ProcessLookupError: return False
+        except PermissionError: return True
+    return True
+
+def _last_step(model_dir: Path) -> int:
+    m = model_dir / "metrics.csv"
+    if not m.is_file(): return 0
+    rows = list(csv.DictReader(io.StringIO(m.read_text())))
+    try: return int(float(rows[-1]["step"])) if rows else 0
+    except (KeyError, ValueError): return 0
+
+def study_status(folder: str | Path) -> list[dict]:
+    "One row per cell folder of the study: name, state, stage, progress (step/steps), error."
+    folder = Path(folder)
+    if not (folder / "study.json").is_file(): raise ConfigError(f"{folder}: not a study folder (no study.json); give the folder of `mtslvr study run`")
+    rows = []
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "state.json").is_file()):
+        rec = read_cell(d)
+        state = rec["state"]
+        if state == "running" and not _alive(rec): state = "interrupted"
+        step = rec.get("steps") if state == "finished" else _last_step(d / "model")
+        rows.append(dict(name=d.name, state=state, stage=rec.get("stage"), step=step, steps=rec.get("steps"),
+                         job=rec.get("job"), seconds=rec.get("seconds"), error=rec.get("error")))
+    return rows
+
+def status_table(rows: list[dict]) -> str:
+    "The rows of `study_status` as a markdown table, with a count per state."
+    lines = ["| cell | state | stage | progress | job | error |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['state']} | {r['stage'] or ''} | {r['step'] or 0}/{r['steps'] or '?'} | {r['job'] or ''} | "
+                     f"{(r['error'] or '').splitlines()[0][:200] if r['error'] else ''} |")
+    counts = {}
+    for r in rows: counts[r["state"]] = counts.get(r["state"], 0) + 1
+    return "\n".join(lines) + "\n\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+# %% ../nbs/13a_study.ipynb #b1ea76d3
+EXECUTORS = ("debug", "local", "slurm")
+
+class CellJob(submitit.helpers.Checkpointable):
+    "One cell as a submitit job; requeued (preemption, time limit) it runs `run_cell` again, which resumes from the last checkpoint."
+    def __call__(self, cell, folder, evaluation, data, threads, axes=()):
+        return run_cell(cell, folder, evaluation, data, threads, axes=axes)
+
+def _estimate(folder: Path, cells: list, seconds_per_step: float | None) -> list[dict]:
+    done = [read_cell(folder / n) for n, _ in cells]
+    done = [r for r in done if r["state"] == "finished" and r.get("pretrain") != "reused" and r.get("steps")]
+    sps = seconds_per_step or (sum(r["pretrain_seconds"] for r in done) / sum(r["steps"] for r in done) if done else None)
+    ev = sum(r["eval_seconds"] for r in done) / len(done) if done else None
+    rows = []
+    for n, c in cells:
+        state = read_cell(folder / n)["state"]
+        est = None if sps is None or state == "finished" else c.steps * sps + (ev or 0)
+        rows.append(dict(name=n, state=state, steps=c.steps, seconds=est))
+    return rows, sps
+
+def run_study(folder: str | Path, # the study folder (study.json + one folder per cell)
+              axes: dict, # the grid (study_cells)
+              base: PretrainConfig | None = None, # settings every cell shares
+              executor: str = "debug", # debug | local | slurm
+              evaluation: dict | None = None, # STUDY_EVAL overrides
+              data: str | Path | None = None,
+              workers: int = 2, # local: processes at once
+              threads: int = 1, # torch threads per cell (local, slurm)
+              slurm: dict | None = None, # partition, account, time_min, gpus, cpus, parallelism
+              wait: bool = True, # slurm: wait for the array to end
+              dry_run: bool = False, # list the cells with an estimated time, run nothing
+              seconds_per_step: float | None = None, # for dry_run (default: measured by finished cells)
+              where: str = "the study grid",
+              out=print) -> list[dict]:
+    "Run every unfinished cell of the grid; returns `study_status` rows (or, with dry_run, the planned cells)."
+    if executor not in EXECUTORS: raise ConfigError(f"executor {executor!r} unknown; choose from {', '.join(EXECUTORS)}")
+    if executor == "slurm" and not shutil.which("sbatch"):
+        raise ConfigError("executor 'slurm' needs Slurm's sbatch on the PATH (not found): run it on a Slurm login node, "
+                          "or use --executor local")
+    for k, v in (("workers", workers), ("threads", threads)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ConfigError(f"{k} {v!r}: expected a positive integer")
+    cells = study_cells(axes, base, where)
+    if data is not None and not Path(data).is_dir(): raise FileNotFoundError(f"--data {data}: no such folder")
+    if dry_run:
+        folder = Path(folder)
+        rows, sps = _estimate(folder, cells, seconds_per_step)
+        for r in rows:
+            out(f"  {r['name']}: {r['state']}, {r['steps']} steps, " + (f"about {r['seconds']:.0f} s" if r["seconds"] is not None else
+                                                                       "done" if r["state"] == "finished" else "time unknown"))
+        total = sum(r["seconds"] or 0 for r in rows)
+        out(f"{len(rows)} cells, {sum(r['state'] != 'finished' for r in rows)} to run" +
+            (f", about {total:.0f} s of work at {sps:.3g} s per step" if sps else " (pass --seconds-per-step for an estimate)"))
+        return rows
+    folder = claim_study_folder(folder, axes)
+    for n, c in cells: cell_settings(c, folder / n, evaluation, data)   # bad evaluation settings: refused before anything runs
+    todo = [(n, c) for n, c in cells if read_cell(folder / n)["state"] != "finished"]
+    out(f"study {folder}: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run ({executor})")
+    args = lambda cell: (cell, str(folder), evaluation, None if data is None else str(data), threads, tuple(axes))
+    if executor == "debug":
+        for cell in todo:
+            try: r = run_cell(*args(cell)[:5], axes=tuple(axes)); out(f"  {cell[0]}: {r['state']}")
+            except Exception as e: out(f"  {cell[0]}: failed: {type(e).__name__}: {e}")
+    elif executor == "local":
+        ex = submitit.LocalExecutor(folder=folder / "submitit")
+        ex.update_parameters(timeout_min=int((slurm or {}).get("time_min", 24 * 60)))
+        queue, running = list(todo), []
+        while queue or running:
+            while queue and len(running) < workers:
+                cell = queue.pop(0); running.append((cell, ex.submit(CellJob(), *args(cell))))
+            time.sleep(0.2)
+            for cell, job in [r for r in running if r[1].done()]:
+                running.remove((cell, job))
+                try: job.result(); out(f"  {cell[0]}: finished")
+                except Exception as e: out(f"  {cell[0]}: failed: {_job_error(folder / cell[0], e)}")
+    else:
+        jobs = _submit_slurm(folder, todo, args, threads, slurm or {})
+        out(f"submitted job array {jobs[0].job_id.split('_')[0] if jobs else '-'} ({len(jobs)} tasks)")
+        if not wait: return study_status(folder)
+        for (n, _), job in zip(todo, jobs):
+            try: job.result(); out(f"  {n}: finished")
+            except Exception as e: out(f"  {n}: failed: {_job_error(folder / n, e)}")
+    return study_status(folder)
+
+def _job_error(cell_dir: Path, e: Exception) -> str:
+    "What a cell's job failed of: the error its state.json recorded, else the job's own (killed before it could record one)."
+    rec = read_cell(cell_dir)
+    if rec.get("state") == "failed" and rec.get("error"): return rec["error"][:300]
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:300]}" if lines else type(e).__name__
+
+def _submit_slurm(folder: Path, todo: list, args, threads: int, s: dict) -> list:
+    bad = sorted(set(s) - {"partition", "account", "time_min", "gpus", "cpus", "parallelism"})
+    if bad: raise ConfigError(f"slurm option(s) {bad} unknown")
+    ex = submitit.AutoExecutor(folder=folder / "submitit", cluster="slurm")
+    p = dict(timeout_min=int(s.get("time_min") or 60), cpus_per_task=int(s.get("cpus") or threads), slurm_signal_delay_s=30)
+    if s.get("gpus"): p["gpus_per_node"] = int(s["gpus"])
+    if s.get("partition"): p["slurm_partition"] = s["partition"]
+    if s.get("account"): p["slurm_account"] = s["account"]
+    if s.get("parallelism"): p["slurm_array_parallelism"] = int(s["parallelism"])
+    ex.update_parameters(**p)
+    with ex.batch():
+        jobs = [ex.submit(CellJob(), *args(cell)) for cell in todo]
+    return jobs

@@ -1,0 +1,111 @@
+"""`mtslvr study` as a user runs it: a tiny 2 x 1 grid through the local executor (real processes), a re-run that
+reuses its cells, a failing cell whose error `status` shows while the other finishes, and bad input (exit 2)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtslvr.audio import save_audio
+
+EXE = Path(sys.executable).parent / "mtslvr"
+TINY = ["width=4", "depths=1,1,1,1", "out_dim=16", "batch_size=4", "steps=6", "clip_seconds=0.5", "val_every=0",
+        "checkpoint_every=2", "log_every=1", "device=cpu", "workers=0"]
+SMALL_EVAL = ["--tasks", "10", "--clips", "4", "--seconds", "0.5", "--values", "2"]
+
+
+def run(*args, env=None, **kw):
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=300, env=env, **kw)
+
+
+def tiny_study_args(data, *sets):
+    return [a for s in TINY + list(sets) for a in ("--set", s)] + SMALL_EVAL + ["--data", str(data)]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    "One small set: 7 classes of tones (2 pre-training, 5 test), 6 one-second clips each."
+    root = tmp_path_factory.mktemp("data")
+    t = torch.arange(16000) / 16000
+    classes = [f"c{i}" for i in range(7)]
+    for i, c in enumerate(classes):
+        for j in range(6):
+            save_audio(root / "toy" / "audio" / c / f"{j}.flac", 0.3 * torch.sin(2 * torch.pi * (150 * (i + 1) + 20 * j) * t))
+    (root / "toy" / "split.json").write_text(json.dumps(dict(
+        name="toy", description="synthetic tones", synthetic=True, sample_rate=16000, piece_seconds=0.5,
+        train=classes[:2], val=[], test=classes[2:])))
+    return root
+
+
+def test_a_2x1_study_runs_in_local_processes_and_a_rerun_reuses_its_cells(data, tmp_path):
+    study = tmp_path / "study"
+    args = ["study", "run", str(study), "--set", "seed=0,1", "--set", "variant=mt_parallel", "--executor", "local",
+            "--workers", "2", *tiny_study_args(data)]
+    r = run(*args)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    cells = {d.name: json.loads((d / "state.json").read_text()) for d in study.iterdir() if (d / "state.json").is_file()}
+    assert sorted(cells) == ["seed-0", "seed-1"]
+    for name, rec in cells.items():
+        assert rec["state"] == "finished" and rec["pretrain"] == "trained", rec
+        assert rec["settings"]["config"]["seed"] == int(name[-1]) and rec["settings"]["evaluation"]["eval_seed"] == 0
+        assert json.loads((study / name / "cell.json").read_text()) == dict(variant="mt_parallel", method="simclr", seed=int(name[-1]))
+        assert (study / name / "model" / "encoder.pt").is_file()
+        assert (study / name / "evaluation" / "results.json").is_file() and (study / name / "analysis" / "summary.json").is_file()
+    assert cells["seed-0"]["pid"] != cells["seed-1"]["pid"] != os.getpid()   # one process per cell
+    # the two seeds' weights differ; their evaluation tasks are the same (eval_seed)
+    w = [torch.load(study / n / "model" / "encoder.pt", weights_only=True) for n in ("seed-0", "seed-1")]
+    assert any(not torch.equal(a, w[1]["state_dict"][k]) for k, a in w[0]["state_dict"].items() if a.is_floating_point())
+    s = run("study", "status", str(study))
+    assert s.returncode == 0 and "| seed-0 | finished |" in s.stdout and "6/6" in s.stdout and "2 finished" in s.stdout, s.stdout
+    again = run(*args)
+    assert again.returncode == 0 and "2 finished, 0 to run" in again.stdout, again.stdout + again.stderr
+    assert {n: json.loads((study / n / "state.json").read_text())["updated"] for n in cells} == {n: r["updated"] for n, r in cells.items()}
+    plan = run(*args[:-len(tiny_study_args(data))], *tiny_study_args(data), "--dry-run")
+    assert plan.returncode == 0 and "seed-0: finished" in plan.stdout and "0 to run" in plan.stdout, plan.stdout + plan.stderr
+
+
+def test_a_failing_cell_shows_its_error_in_status_and_the_other_finishes(data, tmp_path):
+    study = tmp_path / "study"
+    # lr=1e30: the first step's update makes the loss non-finite, a real failure of pre-training
+    r = run("study", "run", str(study), "--set", "lr=0.001,1e30", "--set", "variant=cont_only", *tiny_study_args(data))
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    s = run("study", "status", str(study))
+    assert s.returncode == 1
+    assert "| lr-0.001 | finished |" in s.stdout and "| lr-1e+30 | failed |" in s.stdout, s.stdout
+    err = json.loads((study / "lr-1e+30" / "state.json").read_text())["error"]
+    assert err and err.split(":")[0] in s.stdout and err[:60] in s.stderr, (err, s.stdout, s.stderr)
+
+
+def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path, capsys, monkeypatch):
+    "In process (mtslvr.cli.main, what the entry point runs; one case through the installed command as well)."
+    from mtslvr.cli import main
+
+    def refused(*args):
+        rc = main(list(args))
+        return rc, capsys.readouterr().err
+    (tmp_path / "empty.yaml").write_text("seed: []\nsteps: 6\n")
+    (tmp_path / "outer" / "inner").mkdir(parents=True)   # a study folder holding another study
+    (tmp_path / "outer" / "inner" / "study.json").write_text(json.dumps({"axes": {"seed": [0]}}) + "\n")
+    cases = [
+        (["--set", "seeed=0,1"], "seeed"),
+        (["--set", "seed=0,"], "empty value in axis 'seed'"),
+        (["--set", "steps=6"], "no grid"),
+        (["--grid", str(tmp_path / "empty.yaml")], "axis 'seed' has no values"),
+    ]
+    for extra, msg in cases:
+        rc, err = refused("study", "run", str(tmp_path / "s"), *extra)
+        assert rc == 2 and msg in err, (extra, rc, err)
+    rc, err = refused("study", "run", str(tmp_path / "outer"), "--set", "seed=0,1", *tiny_study_args(data))
+    assert rc == 2 and "holds another study" in err and "inner" in err, err
+    rc, err = refused("study", "status", str(tmp_path))
+    assert rc == 2 and "not a study folder" in err, err
+    # the slurm executor where sbatch is not on the PATH (only the venv's programs are)
+    r = run("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm", env=dict(os.environ, PATH=str(EXE.parent)))
+    assert r.returncode == 2 and "sbatch" in r.stderr and "PATH" in r.stderr, r.stderr
+    monkeypatch.setenv("PATH", str(EXE.parent))
+    rc, err = refused("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm")
+    assert rc == 2 and "sbatch" in err, err
+    assert not (tmp_path / "s2").exists()

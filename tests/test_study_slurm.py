@@ -1,0 +1,66 @@
+"""`mtslvr study run --executor slurm` on the real one-node Slurm cluster (tests/slurm_cluster.py): a 2 x 2 tiny
+study as one job array; an array task cancelled mid-run (`scancel`) whose cell alone a re-run finishes, resumed
+from its last checkpoint, while the other task, preempted (submitit's signals), is requeued by Slurm and resumes its
+cell. Nothing is mocked."""
+import json
+import os
+import subprocess
+import time
+
+import submitit
+
+from test_study import EXE, data, tiny_study_args  # noqa: F401  (the `data` fixture: one small set)
+
+
+def study(*args, timeout=240):
+    return subprocess.run([str(EXE), "study", *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def cell(folder, name):
+    p = folder / name / "state.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def test_a_2x2_study_runs_as_a_slurm_job_array(slurm, data, tmp_path):
+    s = tmp_path / "study"
+    r = study("run", str(s), "--set", "variant=cont_only,mt_parallel", "--set", "seed=0,1", "--executor", "slurm",
+              "--partition", slurm.partition, "--time-min", "5", "--cpus", "1", *tiny_study_args(data))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + slurm.logs()
+    names = [f"variant-{v}_seed-{i}" for v in ("cont_only", "mt_parallel") for i in (0, 1)]
+    recs = {n: cell(s, n) for n in names}
+    assert all(r["state"] == "finished" for r in recs.values()), recs
+    jobs = {r["job"] for r in recs.values()}
+    array = {j.split("_")[0] for j in jobs}
+    assert len(jobs) == 4 and len(array) == 1, jobs   # one array, one task per cell
+    assert slurm.wait(array.pop(), n=4) == {j: "COMPLETED" for j in jobs}
+    st = study("status", str(s))
+    assert st.returncode == 0 and "4 finished" in st.stdout, st.stdout
+
+
+def test_a_cancelled_cell_is_the_only_one_a_rerun_runs_and_a_preempted_one_is_requeued_and_resumes(slurm, data, tmp_path):
+    s = tmp_path / "study"
+    args = ["run", str(s), "--set", "seed=0,1", "--set", "variant=cont_only", "--executor", "slurm",
+            "--partition", slurm.partition, "--time-min", "5", "--cpus", "1", *tiny_study_args(data, "steps=200")]  # longer than Slurm's KillWait (5 s)
+    r = study(*args, "--no-wait")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ckpt = lambda n: (s / n / "model" / "checkpoints" / "last.pt").is_file() and cell(s, n).get("state") == "running"
+    slurm.wait_for(lambda: ckpt("seed-0") and ckpt("seed-1"), timeout=120, what="both cells running with a checkpoint")
+    victim, preempted = cell(s, "seed-0")["job"], cell(s, "seed-1")["job"]
+    slurm.run("scancel", victim)
+    submitit.SlurmJob(folder=s / "submitit", job_id=preempted)._interrupt()   # preemption: SIGTERM, then the requeue signal
+    slurm.wait_for(lambda: cell(s, "seed-1").get("state") == "finished" and not slurm.run("squeue", "-h").strip(),
+                   timeout=180, what="seed-1 finished and the queue empty")
+    assert slurm.sacct(victim.split("_")[0])[victim] == "CANCELLED"
+    rec = cell(s, "seed-1")   # requeued once by Slurm (SLURM_RESTART_COUNT), the same job, resumed from its checkpoint
+    assert rec["job"] == preempted and rec["restarts"] == 1 and rec["pretrain"] == "resumed", rec
+    st = study("status", str(s))
+    assert "| seed-0 | interrupted |" in st.stdout and "| seed-1 | finished |" in st.stdout, st.stdout
+    done = cell(s, "seed-1")
+    again = study(*args)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:] + slurm.logs()
+    assert "1 finished, 1 to run" in again.stdout, again.stdout
+    rec = cell(s, "seed-0")
+    # cancelled during pre-training it resumes from the checkpoint; during the evaluation (Slurm's KillWait gives the
+    # tiny run seconds to finish its steps) it reuses the finished encoder; it ran again either way, in a new job
+    assert rec["state"] == "finished" and rec["how"] == "ran" and rec["pretrain"] in ("resumed", "reused") and rec["job"] != victim, rec
+    assert cell(s, "seed-1") == done   # the finished cell was not run again
