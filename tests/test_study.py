@@ -109,3 +109,20 @@ def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path, capsys, monk
     rc, err = refused("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm")
     assert rc == 2 and "sbatch" in err, err
     assert not (tmp_path / "s2").exists()
+
+
+def test_the_readme_preset_plans_15_cells_with_an_estimate(tmp_path, capsys):
+    "nbs/studies/readme.yaml (the README's study): 3 seeds x the demo's five variants at the demo's settings; --dry-run runs nothing."
+    from mtslvr.cli import main
+    from mtslvr.demo import DEMO_PROFILES, DEMO_VARIANTS
+    grid = Path(__file__).parents[1] / "nbs" / "studies" / "readme.yaml"
+    rc = main(["study", "run", str(tmp_path / "s"), "--grid", str(grid), "--executor", "local", "--workers", "2",
+               "--dry-run", "--seconds-per-step", "0.25"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = [l.strip() for l in out.splitlines() if l.startswith("  ")]
+    steps = DEMO_PROFILES["demo"]["pretrain"]["steps"]
+    want = [f"variant-{v}_seed-{s}: pending, {steps} steps, about {steps * 0.25:.0f} s" for v in DEMO_VARIANTS for s in (0, 1, 2)]
+    assert lines == want, out
+    assert f"15 cells, 15 to run, about {15 * steps * 0.25:.0f} s of work" in out, out
+    assert not (tmp_path / "s").exists()
