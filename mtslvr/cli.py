@@ -160,6 +160,9 @@ def _cmd_study_run(a):
     axes, base = _study_grid(a)
     evaluation = {k: v for k, v in dict(n_tasks=a.tasks, eval_seed=a.eval_seed, n_clips=a.clips, seconds=a.seconds,
                                         n_values=a.values).items() if v is not None}
+    if a.select == "lr":
+        if "lr" not in axes: raise ConfigError("--select lr: the grid has no lr axis; give one, e.g. --set lr=0.001,0.0003")
+        evaluation["validation"] = True
     slurm = {k: v for k, v in dict(partition=a.partition, account=a.account, time_min=a.time_min, gpus=a.gpus,
                                    cpus=a.cpus, parallelism=a.array_parallelism).items() if v is not None}
     rows = run_study(a.dir, axes, base, a.executor, evaluation, a.data, workers=a.workers, threads=a.threads, slurm=slurm,
@@ -185,7 +188,7 @@ def _cmd_study_report(a):
               f"update mtslvr, or read the cells' results in {a.dir}/*/evaluation/", file=sys.stderr)
         return EXIT_CODES["failed"]
     from mtslvr.study_report import report
-    report(a.dir)
+    report(a.dir, select=a.select)
     return EXIT_CODES["ok"]
 
 def _study_parser(sub):
@@ -213,12 +216,14 @@ def _study_parser(sub):
                           ("--time-min", int, "Slurm time limit per cell, minutes (default 60)"), ("--gpus", int, "GPUs per cell"),
                           ("--cpus", int, "CPUs per cell (default --threads)"), ("--array-parallelism", int, "array tasks at once")):
         r.add_argument(flag, type=kind, default=None, help=h)
+    r.add_argument("--select", default=None, choices=["lr"], help="lr: also evaluate each cell on the sets' validation classes, for `study report --select lr`")
     r.add_argument("--no-wait", action="store_true", help="slurm: return once the array is submitted")
     r.set_defaults(func=_cmd_study_run)
     s = ss.add_parser("status", help="each cell's state and progress", description="Each cell's state, progress and error, read from the cells' folders.")
     s.add_argument("dir", help="the study folder"); s.set_defaults(func=_cmd_study_status)
     p = ss.add_parser("report", help="tables over seeds (mtslvr.study_report)", description="Aggregate a study's cells over seeds.")
     p.add_argument("dir", help="the study folder"); p.set_defaults(func=_cmd_study_report)
+    p.add_argument("--select", default=None, choices=["lr"], help="lr: per variant the learning rate chosen on the validation classes, its test results")
 
 # %% ../nbs/15_cli.ipynb #aefe8752
 def _run_parser(sub, name: str, cls, help: str, description: str, func, encoders: bool = False, profiles: bool = False):

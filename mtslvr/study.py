@@ -15,12 +15,12 @@ import torch
 from .config import ConfigError, read_config_file, write_atomic
 from .pretrain import PretrainConfig
 from .demo import demo_runs, train_or_reuse
-from .evaluate import run_evaluation
+from .evaluate import open_eval_sets, run_evaluation
 from .invariance import run_analysis
 
 # %% auto #0
-__all__ = ['STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'read_cell', 'cell_settings', 'run_cell',
-           'study_status', 'status_table', 'CellJob', 'run_study']
+__all__ = ['STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'read_cell', 'cell_settings',
+           'validation_runs', 'run_cell', 'study_status', 'status_table', 'CellJob', 'run_study']
 
 # %% ../nbs/13a_study.ipynb #59b620d2
 def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [...], "seed": [0, 1, 2]})
@@ -92,10 +92,26 @@ def _update_cell(cell_dir: Path, **changes) -> dict:
 def cell_settings(cfg: PretrainConfig, cell_dir: str | Path, evaluation: dict | None = None, data: str | None = None) -> dict:
     "What a cell runs: its pre-training config (in `cell_dir/model`) and the evaluation settings (`STUDY_EVAL` keys)."
     ev = {**STUDY_EVAL, **(evaluation or {})}
-    bad = sorted(set(ev) - set(STUDY_EVAL))
+    bad = sorted(set(ev) - set(STUDY_EVAL) - {"validation"})   # validation (--select lr): also each set's validation classes
+    if not ev.get("validation"): ev.pop("validation", None)
     if bad: raise ConfigError(f"study evaluation setting(s) {bad} unknown; choose from {', '.join(STUDY_EVAL)}")
     cfg = cfg.replace(out_dir=str(Path(cell_dir) / "model"), **(dict(data=str(data)) if data else {}))
     return dict(config=cfg.to_dict(), evaluation=ev, data=str(data) if data else None)
+
+def validation_runs(ev_cfg, # the cell's test evaluation config (`demo_runs`)
+                    cdir: str | Path, # the cell's folder: writes cdir/validation/SET (one evaluation per set)
+                    progress: bool = False) -> dict:
+    "Evaluate the cell's encoder on each set's *validation* classes, min(5, classes)-way tasks (the bundled sets have 2-4); returns {set: n_way}."
+    base = ev_cfg.replace(random_init=False, random_init_as="", part="val", head_weights=False)
+    ways = {}
+    for name, (folder, _) in open_eval_sets(base, 16000, None).items():
+        k = min(5, len(folder.classes))
+        if k < 2: raise ConfigError(f"set {name!r}: {len(folder.classes)} validation class(es); --select lr needs at least 2 per set "
+                                    "(give the split's val classes, or leave the set out)")
+        one = dict(datasets=tuple(d for d in base.datasets if d.partition("=")[0] == name)) if base.datasets else dict(sets=(name,))
+        run_evaluation(base.replace(n_way=k, out_dir=str(Path(cdir) / "validation" / name), **one), progress=progress, out=lambda s: None)
+        ways[name] = k
+    return ways
 
 def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from study_cells
              folder: str | Path, # the study folder; the cell runs in folder/name
@@ -129,6 +145,9 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
         ev_cfg, an_cfg = demo_runs(cdir, {name: enc}, ev["n_tasks"], dict(n_clips=ev["n_clips"], seconds=ev["seconds"], n_values=ev["n_values"]),
                                    ev["eval_seed"], data)
         res = run_evaluation(ev_cfg.replace(random_init=False, random_init_as=""), progress=progress, out=lambda s: None)
+        if ev.get("validation"):
+            _update_cell(cdir, stage="validation")
+            validation_runs(ev_cfg, cdir, progress)
         _update_cell(cdir, stage="invariance")
         run_analysis(an_cfg, res["models"], out=lambda s: None)
     except BaseException as e:

@@ -15,7 +15,7 @@ from .config import ConfigError
 from .results import ResultsTable, mean_ci95, write_figure
 
 # %% auto #0
-__all__ = ['TASK_FIELDS', 'load_cell_results', 'seed_t_interval', 'StudyReport', 'report']
+__all__ = ['TASK_FIELDS', 'load_cell_results', 'seed_t_interval', 'StudyReport', 'load_cell_validation', 'select_lr', 'report']
 
 # %% ../nbs/13b_study_report.ipynb #0f388c26
 TASK_FIELDS = ("seed", "n_way", "q_queries", "n_tasks", "part", "classifier", "pieces", "vote", "head", "data", "sets", "dataset", "datasets", "split")
@@ -29,7 +29,8 @@ def load_cell_results(cell_folder: str | Path, # a study cell's folder: cell.jso
     try: params = json.loads(rec.read_text())
     except ValueError as e: raise ConfigError(f"{rec}: not valid JSON ({e}); re-run the study to rewrite it") from e
     if not isinstance(params, dict): raise ConfigError(f"{rec}: holds {type(params).__name__}, not a mapping of the cell's parameters")
-    evals = sorted(p.parent for p in folder.rglob("accuracies.pt") if (p.parent / "results.json").is_file())
+    evals = sorted(p.parent for p in folder.rglob("accuracies.pt") if (p.parent / "results.json").is_file()
+                   and "validation" not in p.relative_to(folder).parts[:1])   # validation/SET: `load_cell_validation`
     if not evals: raise FileNotFoundError(f"{folder}: no evaluation (results.json with accuracies.pt) yet; the cell has not finished")
     if len(evals) > 1: raise ConfigError(f"{folder}: holds {len(evals)} evaluations ({', '.join(str(e.relative_to(folder)) for e in evals)}); "
                                          "a cell has one: remove the others")
@@ -215,9 +216,51 @@ class StudyReport:
     def _repr_markdown_(self): return self.to_markdown()
 
 # %% ../nbs/13b_study_report.ipynb #ff944abe
+def load_cell_validation(cell_folder: str | Path) -> dict: # {set: (n_way, {shots: accuracies `[n_tasks]` in %})}
+    "A cell's evaluations on each set's validation classes (cell/validation/SET, written with --select lr)."
+    out = {}
+    for ev in sorted(p.parent for p in (Path(cell_folder) / "validation").glob("*/accuracies.pt")):
+        try: cfg = json.loads((ev / "results.json").read_text())["config"]
+        except (OSError, ValueError, KeyError) as e: raise FileNotFoundError(f"{ev}: no finished validation evaluation ({e})") from e
+        acc = torch.load(ev / "accuracies.pt", weights_only=True)
+        out[ev.name] = (int(cfg["n_way"]), {int(k): 100 * torch.cat([torch.as_tensor(a, dtype=torch.float64).flatten()
+                                                                    for m in v.values() for a in m.values()]) for k, v in acc.items()})
+    return out
+
+def select_lr(cells: list, # [(folder, (params, per_shot, tasks), validation)] of the finished cells
+             ) -> tuple[list, str]:
+    "Per row without `lr` (variant, method, other fields), the lr whose validation accuracy (mean over seeds and tasks) has the best average rank over sets and shot counts (ties: higher mean, then the grid's order); returns the chosen cells (lr left out of their parameters) and the selection table. Test results are not read."
+    groups = {}
+    for f, c, val in cells:
+        if "lr" not in c[0]: raise ValueError(f"--select lr: cell {f.name} has no lr in its parameters; run the study with an lr axis (--set lr=A,B)")
+        if not val: raise ValueError(f"--select lr: cell {f.name} has no validation evaluation; run the study with --select lr")
+        key = json.dumps({k: v for k, v in c[0].items() if k not in ("lr", "seed")}, sort_keys=True)
+        groups.setdefault(key, {}).setdefault(c[0]["lr"], []).append((f, c, val))
+    chosen, lines, ways = [], [], {}
+    for key, by_lr in groups.items():
+        lrs = list(by_lr)
+        sets = sorted(by_lr[lrs[0]][0][2]); shots = sorted(by_lr[lrs[0]][0][2][sets[0]][1])
+        for f, c, val in (x for v in by_lr.values() for x in v):
+            ways.update({s: val[s][0] for s in val})
+            if sorted(val) != sets: raise ValueError(f"--select lr: cell {f.name} has validation results for {sorted(val)}, others {sets}")
+        mean = np.array([[[float(torch.cat([x[2][s][1][k] for x in by_lr[lr]]).mean()) for k in shots] for s in sets] for lr in lrs])   # [lr, set, shot]
+        ranks = stats.rankdata(-mean, axis=0).mean(axis=(1, 2))   # rank 1 = best, per set and shot count; averaged
+        best = min(range(len(lrs)), key=lambda i: (ranks[i], -mean[i].mean(), i))
+        p = json.loads(key)
+        for i, lr in enumerate(lrs):
+            label = " ".join([str(p.get("variant")), str(p.get("method"))] + [f"{k}={v}" for k, v in p.items() if k not in ("variant", "method")])
+            lines.append(f"| {label} | {lr:g} | {len(by_lr[lr])} | {ranks[i]:.2f} | {mean[i].mean():.2f} | {'yes' if i == best else ''} |")
+        chosen += [(f, ({k: v for k, v in c[0].items() if k != "lr"}, *c[1:])) for f, c, _ in by_lr[lrs[best]]]
+    head = ["**Learning rate chosen per row on the sets' validation classes (average rank over sets and shot counts of the mean "
+            "validation accuracy over seeds and tasks; validation tasks are min(5, classes)-way: "
+            + ", ".join(f"{s} {k}-way" for s, k in sorted(ways.items())) + "); the test classes are not used; the tables below are "
+            "the chosen rate's test classes**", "", "| row | lr | seeds | val. avg. rank | val. acc. % | chosen |", "|---" * 6 + "|"]
+    return chosen, "\n".join(head + lines)
+
 def report(study_dir: str | Path, # a study folder: cell folders, each with its cell.json
            out=print, # prints the markdown (and the unfinished cells); None: quiet
            baseline: str = "cont_only",
+           select: str | None = None, # "lr": per variant, the learning rate chosen on the validation classes (`select_lr`)
           ) -> StudyReport:
     "Aggregate a study's finished cells into `study_dir/report/` (markdown, CSV, figures, report.json); unfinished cells are listed."
     study_dir = Path(study_dir)
@@ -231,11 +274,17 @@ def report(study_dir: str | Path, # a study folder: cell folders, each with its 
     name = lambda f: str(f.relative_to(study_dir))
     if not done: raise ConfigError(f"{study_dir}: none of its {len(folders)} cells has finished ({', '.join(name(f) for f, _ in unfinished)}); "
                                    "run or resume the study first")
+    if select not in (None, "lr"): raise ConfigError(f"--select {select}: unknown; the one selection is lr")
+    selection = None
+    if select == "lr":
+        try: done, selection = select_lr([(f, c, load_cell_validation(f)) for f, c in done])
+        except ValueError as e: raise ConfigError(f"{study_dir}: {e}") from e
     try: rep = StudyReport([c for _, c in done], baseline=baseline)
     except ValueError as e: raise ConfigError(f"{study_dir}: {e}") from e
     rep.cell_folders, rep.unfinished = [name(f) for f, _ in done], [name(f) for f, _ in unfinished]
     out_dir = study_dir / "report"; out_dir.mkdir(exist_ok=True)
-    text = rep.to_markdown()
+    rep.selection = selection
+    text = rep.to_markdown() if selection is None else selection + "\n\n" + rep.to_markdown()
     if unfinished: text += "\n\nNot finished, left out: " + ", ".join(rep.unfinished)
     (out_dir / "report.md").write_text(text + "\n")
     rep.to_csv(out_dir)

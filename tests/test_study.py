@@ -109,3 +109,75 @@ def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path, capsys, monk
     rc, err = refused("study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--executor", "slurm")
     assert rc == 2 and "sbatch" in err, err
     assert not (tmp_path / "s2").exists()
+
+
+def test_the_readme_preset_plans_15_cells_with_an_estimate(tmp_path, capsys):
+    "nbs/studies/readme.yaml (the README's study): 3 seeds x the demo's five variants at the demo's settings; --dry-run runs nothing."
+    from mtslvr.cli import main
+    from mtslvr.demo import DEMO_PROFILES, DEMO_VARIANTS
+    grid = Path(__file__).parents[1] / "nbs" / "studies" / "readme.yaml"
+    rc = main(["study", "run", str(tmp_path / "s"), "--grid", str(grid), "--executor", "local", "--workers", "2",
+               "--dry-run", "--seconds-per-step", "0.25"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = [l.strip() for l in out.splitlines() if l.startswith("  ")]
+    steps = DEMO_PROFILES["demo"]["pretrain"]["steps"]
+    want = [f"variant-{v}_seed-{s}: pending, {steps} steps, about {steps * 0.25:.0f} s" for v in DEMO_VARIANTS for s in (0, 1, 2)]
+    assert lines == want, out
+    assert f"15 cells, 15 to run, about {15 * steps * 0.25:.0f} s of work" in out, out
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.fixture(scope="module")
+def data_val(tmp_path_factory) -> Path:
+    "One small set with validation classes: 10 classes of tones (2 pre-training, 3 validation, 5 test), 6 one-second clips each."
+    root = tmp_path_factory.mktemp("data_val")
+    t = torch.arange(16000) / 16000
+    classes = [f"c{i}" for i in range(10)]
+    for i, c in enumerate(classes):
+        for j in range(6):
+            save_audio(root / "toy" / "audio" / c / f"{j}.flac", 0.3 * torch.sin(2 * torch.pi * (150 * (i + 1) + 20 * j) * t))
+    (root / "toy" / "split.json").write_text(json.dumps(dict(
+        name="toy", description="synthetic tones", synthetic=True, sample_rate=16000, piece_seconds=0.5,
+        train=classes[:2], val=classes[2:5], test=classes[5:])))
+    return root
+
+
+def test_select_lr_chooses_on_the_validation_classes_and_reports_the_chosen_rate_on_the_test_classes(data_val, tmp_path, capsys):
+    "A 2-lr x 1-variant study through the debug executor (in process); the choice reads only the validation evaluations."
+    from mtslvr.cli import main
+    from mtslvr.study_report import load_cell_results, load_cell_validation, report
+    s = tmp_path / "study"
+    args = ["study", "run", str(s), "--set", "lr=0.001,0.03", "--set", "variant=cont_only", *tiny_study_args(data_val)]
+    assert main([*args, "--select", "lr"]) == 0, capsys.readouterr()
+    for n in ("lr-0.001", "lr-0.03"):
+        cfg = json.loads((s / n / "validation" / "toy" / "results.json").read_text())["config"]
+        assert cfg["part"] == "val" and cfg["n_way"] == 3, cfg   # 3 validation classes: 3-way tasks
+    val = {lr: load_cell_validation(s / f"lr-{lr}")["toy"][1] for lr in (0.001, 0.03)}
+    m = {lr: [float(val[lr][k].mean()) for k in (1, 5)] for lr in val}
+    o = {0.001: 0.03, 0.03: 0.001}
+    rank = {lr: sum(1 if m[lr][i] > m[o[lr]][i] else 2 if m[lr][i] < m[o[lr]][i] else 1.5 for i in range(2)) / 2 for lr in m}
+    want = min(m, key=lambda lr: (rank[lr], -sum(m[lr]) / 2, lr))   # best average rank; ties: higher mean, then the grid's order
+    capsys.readouterr()
+    assert main(["study", "report", str(s), "--select", "lr"]) == 0
+    out = capsys.readouterr().out
+    assert "toy 3-way" in out and "the test classes are not used" in out, out
+    chosen = [l for l in out.splitlines() if l.startswith("| cont_only simclr | ") and l.endswith("| yes |")]
+    assert len(chosen) == 1 and chosen[0].split(" | ")[1] == f"{want:g}", out
+    rep = report(s, out=None, select="lr")
+    test_acc = load_cell_results(s / f"lr-{want}")[1]
+    assert rep.rows == ["cont_only simclr"] and rep.mean[0, 0, 0] == pytest.approx(float(test_acc[1]["toy"].mean())), rep.rows
+    # the test classes never influence the choice: swap the two cells' test evaluations; the choice stays, the test table follows
+    other = load_cell_results(s / f"lr-{o[want]}")[1][1]["toy"]
+    a, b = s / "lr-0.001" / "evaluation", s / "lr-0.03" / "evaluation"
+    a.rename(tmp_path / "tmp"); b.rename(a); (tmp_path / "tmp").rename(b)
+    again = report(s, out=None, select="lr")
+    assert again.selection == rep.selection and again.mean[0, 0, 0] == pytest.approx(float(other.mean()))
+    # bad input: --select lr without an lr axis; a report --select lr of cells without validation evaluations
+    assert main(["study", "run", str(tmp_path / "s2"), "--set", "seed=0,1", "--select", "lr"]) == 2
+    assert "no lr axis" in capsys.readouterr().err
+    import shutil
+    shutil.copytree(s, tmp_path / "s3")
+    for n in ("lr-0.001", "lr-0.03"): shutil.rmtree(tmp_path / "s3" / n / "validation")
+    assert main(["study", "report", str(tmp_path / "s3"), "--select", "lr"]) == 2
+    assert "no validation evaluation" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def cell(folder, name):
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def test_a_2x2_study_runs_as_a_slurm_job_array(slurm, data, tmp_path):
+def test_a_2x2_study_runs_as_a_slurm_job_array(slurm, data, tmp_path, capsys):
     s = tmp_path / "study"
     r = study("run", str(s), "--set", "variant=cont_only,mt_parallel", "--set", "seed=0,1", "--executor", "slurm",
               "--partition", slurm.partition, "--time-min", "5", "--cpus", "1", *tiny_study_args(data))
@@ -35,6 +35,19 @@ def test_a_2x2_study_runs_as_a_slurm_job_array(slurm, data, tmp_path):
     assert slurm.wait(array.pop(), n=4) == {j: "COMPLETED" for j in jobs}
     st = study("status", str(s))
     assert st.returncode == 0 and "4 finished" in st.stdout, st.stdout
+    # the aggregated table over the two seeds (`mtslvr study report`, in process: mtslvr.cli.main, what the command runs)
+    from mtslvr.cli import main
+    capsys.readouterr()
+    assert main(["study", "report", str(s)]) == 0
+    out = capsys.readouterr().out
+    assert "| row | seeds | toy | avg. rank |" in out, out
+    for row in ("cont_only simclr", "mt_parallel simclr"):
+        assert sum(line.startswith(f"| {row} | 2 | ") for line in out.splitlines()) >= 1, out   # each row over both seeds
+    assert "| mt_parallel simclr | cont_only simclr |" in out and "Not finished" not in out, out
+    findings = out.split("Findings:")[1].strip().splitlines()
+    assert findings and all(f.startswith("- ") and "mt_parallel simclr vs cont_only simclr" in f and "over 2 seeds" in f
+                            for f in findings), out
+    assert json.loads((s / "report" / "report.json").read_text())["cells"] == sorted(names)
 
 
 def test_a_cancelled_cell_is_the_only_one_a_rerun_runs_and_a_preempted_one_is_requeued_and_resumes(slurm, data, tmp_path):
