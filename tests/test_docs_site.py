@@ -20,7 +20,7 @@ import docs_site as ds  # noqa: E402
 # Pages whose outputs are not committed yet are skipped with "outputs missing: run make docs-outputs ...".
 # Once every page's outputs are committed (the final `make docs-outputs`), set this to True: then a page without
 # them fails.
-REQUIRE_ALL_OUTPUTS = False
+REQUIRE_ALL_OUTPUTS = True
 
 FIGURES = yaml.safe_load((Path(__file__).parent / "docs_figures.yml").read_text())
 KINDS = ("figures", "widgets", "audio")
