@@ -37,3 +37,15 @@ def test_bad_run_folder_is_refused(tmp_path):
     (tmp_path / "summary.json").write_text("{}")
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_tables.py"), str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "findings" in r.stderr
+
+
+def test_readme_study_tables_match_the_committed_report():
+    assert rt.check_study() == [], ("README/index study tables differ from docs/results/study: run "
+                                    "`python scripts/readme_tables.py --study runs/study-readme --write`")
+
+
+def test_a_changed_study_number_is_caught(tmp_path):
+    rep = tmp_path / "study"; shutil.copytree(rt.STUDY_COMMITTED, rep)
+    assert rt.check_study(rep) == []
+    (rep / "report.md").write_text((rep / "report.md").read_text().replace("|", "| 9", 1))
+    assert rt.check_study(rep) == ["nbs/index.ipynb", "README.md"]
