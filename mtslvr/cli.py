@@ -165,7 +165,7 @@ def _cmd_study_run(a):
         evaluation["validation"] = True
     slurm = {k: v for k, v in dict(partition=a.partition, account=a.account, time_min=a.time_min, gpus=a.gpus,
                                    cpus=a.cpus, parallelism=a.array_parallelism).items() if v is not None}
-    rows = run_study(a.dir, axes, base, a.executor, evaluation, a.data, workers=a.workers, threads=a.threads, slurm=slurm,
+    rows = run_study(a.dir, axes, base, a.executor, evaluation, a.data, workers=a.workers, threads=a.threads, procs=a.procs_per_cell, slurm=slurm,
                      wait=not a.no_wait, dry_run=a.dry_run, seconds_per_step=a.seconds_per_step,
                      where=str(a.grid) if a.grid else "--set")
     if a.dry_run: return EXIT_CODES["ok"]
@@ -203,7 +203,7 @@ def _study_parser(sub):
     r.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2", help="an axis (comma-separated values) or a shared setting; repeatable")
     r.add_argument("--executor", default="debug", choices=["debug", "local", "slurm"], help="debug: in this process; local: --workers processes; slurm: a job array (default debug)")
     r.add_argument("--dry-run", action="store_true", help="list the cells with an estimated time; run nothing")
-    r.add_argument("--seconds-per-step", type=float, default=None, help="for --dry-run (default: measured by the study's finished cells)")
+    r.add_argument("--seconds-per-step", type=float, default=None, help="for --dry-run (default: measured by the study's cells, else by 3 steps here)")
     r.add_argument("--tasks", type=int, default=None, help="few-shot tasks per set and shot count (default 1000)")
     r.add_argument("--eval-seed", type=int, default=None, help="seed of the evaluation tasks, the same for every cell (default 0)")
     r.add_argument("--clips", type=int, default=None, help="clips per set for the invariance (default 32)")
@@ -211,7 +211,9 @@ def _study_parser(sub):
     r.add_argument("--values", type=int, default=None, help="grid values per augmentation (default 8)")
     r.add_argument("--data", default=None, help="data folder (default: the bundled data/)")
     r.add_argument("--workers", type=int, default=2, help="local: cells at once (default 2)")
-    r.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    r.add_argument("--threads", type=int, default=1, help="torch threads per cell, per process of a DDP cell (default 1)")
+    r.add_argument("--procs-per-cell", type=int, default=None, metavar="N",
+                   help="pre-train each cell with N DDP processes through torchrun (one per GPU; default: --gpus, else 1)")
     for flag, kind, h in (("--partition", str, "Slurm partition"), ("--account", str, "Slurm account"),
                           ("--time-min", int, "Slurm time limit per cell, minutes (default 60)"), ("--gpus", int, "GPUs per cell"),
                           ("--cpus", int, "CPUs per cell (default --threads)"), ("--array-parallelism", int, "array tasks at once")):

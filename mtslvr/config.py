@@ -250,7 +250,16 @@ def environment_info() -> dict:
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name(0)
     info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()   # the kernels ATen picked (avx2, avx512...): results differ between them
     info["mkldnn"] = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    info["cpu"] = _cpu_model()   # the machine type: CPUs with the same kernels (cpu_capability) can still differ in the last bits
     return info
+
+def _cpu_model() -> str:
+    "The CPU's model name, with family/model/stepping where Linux reports them (`/proc/cpuinfo`); else platform.processor()."
+    try: text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError: return platform.processor() or platform.machine()
+    first = dict((k.strip(), v.strip()) for k, _, v in (l.partition(":") for l in text.split("\n\n")[0].splitlines()) if k.strip())
+    ids = "/".join(first[k] for k in ("cpu family", "model", "stepping") if k in first)
+    return f"{first.get('model name', platform.processor() or platform.machine())}" + (f" (family/model/stepping {ids})" if ids else "")
 
 # %% ../nbs/00b_config.ipynb #df28545f
 def resolve_device(name: str) -> torch.device:

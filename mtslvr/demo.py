@@ -57,16 +57,19 @@ def demo_config(variant: str, method: str = "simclr", steps: int | None = None, 
                 log_every=max(1, min(base.get("log_every", 25), s)))
     return PretrainConfig.from_dict({**base, **overrides}, f"demo profile {profile!r}")
 
-def train_or_reuse(c: PretrainConfig, progress: bool = True) -> tuple[Path, str]:
+def train_or_reuse(c: PretrainConfig, progress: bool = True,
+                   train=None, # how to pre-train: train(config) -> encoder.pt (default: `pretrain` in this process; mtslvr.study: torchrun)
+                  ) -> tuple[Path, str]:
     "Train `c`, or reuse its finished run (same config), or resume its interrupted one."
+    train = train or (lambda c: pretrain(c, progress=progress)["encoder"])
     out = Path(c.out_dir)
     enc, cfg = out / "encoder.pt", out / "config.json"
     same = cfg.exists() and not config_changes(json.loads(cfg.read_text())["config"], c, ("resume",))
     if enc.exists() and same: return enc, "reused"
     if (out / "checkpoints" / "last.pt").exists():
         if not same: raise ValueError(f"{out} holds a run with another configuration: remove it or choose another --out")
-        return pretrain(c.replace(resume=True), progress=progress)["encoder"], "resumed"
-    return pretrain(c, progress=progress)["encoder"], "trained"
+        return train(c.replace(resume=True)), "resumed"
+    return train(c), "trained"
 
 # %% ../nbs/13_demo.ipynb #956d4046
 def train_small_encoders(variants: Sequence[str] = ("cont_only", "mt_parallel"), # pre-training variants (`mtslvr.models`)

@@ -102,7 +102,7 @@ def _held_signals() -> list:
 
 class StepControl:
     "Stop requests for a loop, honoured at step boundaries; a context manager around the loop (see the text)."
-    def __init__(self): self.previous, self.deferred = {}, []
+    def __init__(self): self.previous, self.deferred, self.asked = {}, [], 0.0
 
     def __enter__(self):
         _REQUEST.update(checkpoint=False, stop=False, why=None, write=None)
@@ -116,7 +116,10 @@ class StepControl:
         return self
 
     def _stop(self, signum, frame):
-        if _REQUEST["stop"]: raise KeyboardInterrupt   # asked again: stop now (the last periodic checkpoint stays)
+        if _REQUEST["stop"]:   # asked again: stop now (the last periodic checkpoint stays), unless it is the same request twice
+            if time.monotonic() - self.asked > 1: raise KeyboardInterrupt
+            return
+        self.asked = time.monotonic()
         request_checkpoint(True, signal.Signals(signum).name)
 
     def _defer(self, signum, frame): self.deferred.append(signum)

@@ -6,21 +6,23 @@ Docs: https://mtslvr.github.io/mtslvr/study.html.md"""
 
 # %% ../nbs/13a_study.ipynb #3a86b59b
 from __future__ import annotations
-import csv, io, itertools, json, os, shutil, socket, subprocess, time, traceback
+import csv, io, itertools, json, os, re, shutil, signal, socket, subprocess, sys, time, traceback
 from pathlib import Path
 
 import submitit
 import torch
 
-from .config import ConfigError, read_config_file, write_atomic
+from .config import ConfigError, RunLock, read_config_file, write_atomic
 from .pretrain import PretrainConfig
 from .demo import demo_runs, train_or_reuse
 from .evaluate import open_eval_sets, run_evaluation
 from .invariance import run_analysis
+from .resume import StopRequested, last_end, read_record
 
 # %% auto #0
-__all__ = ['STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'read_cell', 'cell_settings',
-           'validation_runs', 'run_cell', 'study_status', 'status_table', 'CellJob', 'run_study']
+__all__ = ['SRUN_WRAPPER', 'STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'ddp_command',
+           'launch_ddp', 'read_cell', 'cell_settings', 'validation_runs', 'run_cell', 'study_status', 'status_table',
+           'measure_seconds_per_step', 'CellJob', 'run_study']
 
 # %% ../nbs/13a_study.ipynb #59b620d2
 def study_cells(axes: dict, # field name -> list of values (e.g. {"variant": [...], "seed": [0, 1, 2]})
@@ -74,6 +76,77 @@ def read_grid(path: str | Path, # a YAML/JSON mapping of PretrainConfig fields: 
     study_cells(axes, base=base, where=str(path))
     return axes, base
 
+# %% ../nbs/13a_study.ipynb #29459b15
+def ddp_command(config_file: str | Path, # a PretrainConfig file, as `mtslvr pretrain --config` reads it
+                procs: int, # processes on this node (on CUDA: one per GPU, each takes the GPU `LOCAL_RANK` names)
+                slurm: bool | None = None, # as a step of this Slurm job (default: when `SLURM_JOB_ID` is set)
+               ) -> list[str]:
+    "The command that pre-trains `config_file` with `procs` DDP processes on this node: `torchrun --standalone`, in a Slurm job through `srun`."
+    if slurm is None: slurm = "SLURM_JOB_ID" in os.environ
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs),
+           "-m", "mtslvr.cli", "pretrain", "--config", str(config_file), "--quiet"]
+    if not slurm: return cmd
+    return ["srun", "--overlap", "--nodes=1", "--ntasks=1", "--kill-on-bad-exit=1", "bash", "-c", SRUN_WRAPPER, "torchrun", *cmd]
+
+# In the srun step, around torchrun. submitit's requeue signal (USR2) reaches every process of every step of the job
+# and would kill torchrun's: ignored. srun ends its step at once on SIGTERM (SIGKILL, no checkpoint) but passes SIGUSR1
+# on, to every process of the step: torchrun and its processes ignore it, the wrapper turns it into the SIGTERM that
+# makes torchrun's processes stop at a step boundary with a checkpoint.
+SRUN_WRAPPER = ('trap "" USR1 USR2; "$@" & child=$!; trap "kill -TERM $child" USR1; '
+                'while kill -0 $child 2>/dev/null; do wait $child; rc=$?; done; exit $rc')
+
+# %% ../nbs/13a_study.ipynb #b7b2d843
+_LAUNCHED: list = []   # this process's running DDP launchers: CellJob.checkpoint stops them before submitit requeues the job
+
+def _run_locked(run_dir: Path) -> bool:
+    "Whether a process still holds the run folder's lock (`RunLock`: rank 0 holds it until it ends)."
+    import fcntl
+    try: fd = os.open(run_dir / RunLock.NAME, os.O_RDONLY)
+    except FileNotFoundError: return False
+    try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB); return False
+    except OSError: return True
+    finally: os.close(fd)
+
+def _stop_launcher(proc: subprocess.Popen, run_dir: Path, grace: float = 60) -> None:
+    "Ask the run to stop (each process writes a checkpoint at its next logged step); wait until the launcher and the run have ended, SIGKILL after `grace` s."
+    # torchrun passes SIGTERM on to its processes; srun would kill its step on SIGTERM: USR1, which SRUN_WRAPPER turns into SIGTERM
+    if proc.poll() is None: proc.send_signal(signal.SIGUSR1 if proc.args[0] == "srun" else signal.SIGTERM)
+    deadline = time.monotonic() + grace   # srun can end before its step's processes (Slurm signalled it too): the run's lock says when they have
+    while (proc.poll() is None or _run_locked(run_dir)) and time.monotonic() < deadline: time.sleep(0.1)
+    if proc.poll() is None: proc.kill(); proc.wait()
+
+def launch_ddp(c: PretrainConfig, # the run; its out_dir is the run folder
+               procs: int, # DDP processes (`ddp_command`)
+               threads: int = 1, # torch threads per process
+              ) -> Path:
+    "Pre-train `c` with `procs` processes through torchrun (`ddp_command`) and wait; returns the run's `encoder.pt`."
+    out = Path(c.out_dir); out.parent.mkdir(parents=True, exist_ok=True)
+    cfg_file, log = out.parent / "ddp_config.json", out.parent / "ddp.log"
+    write_atomic(cfg_file, (json.dumps(c.to_dict(), indent=1) + "\n").encode())
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MTSLVR_TORCH_THREADS": str(threads)}
+    with open(log, "ab") as f:
+        f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(ddp_command(cfg_file, procs))}\n".encode()); f.flush()
+        proc = subprocess.Popen(ddp_command(cfg_file, procs), stdout=f, stderr=subprocess.STDOUT, env=env)
+        _LAUNCHED.append((proc, out))
+        try:   # polled, not proc.wait(): a handler that stops the launcher (CellJob.checkpoint) waits on it, and wait() holds a lock
+            while proc.poll() is None: time.sleep(0.2)
+        except BaseException:   # Ctrl-C, or a scheduler's handler ending this process: the run writes its checkpoint first
+            _stop_launcher(proc, out); raise
+        finally: _LAUNCHED.remove((proc, out))
+    if proc.returncode == 0 and (out / "encoder.pt").is_file(): return out / "encoder.pt"
+    end = last_end(read_record(out / "config.json")) if (out / "config.json").is_file() else None
+    rc = proc.returncode
+    if (end and end.startswith("stopped")) or rc < 0 or rc > 128:   # stopped at a boundary, or killed by a signal (rc 128 + signal)
+        how = end if end and end.startswith("stopped") else f"killed (exit code {rc})"
+        raise StopRequested(f"pre-training with {procs} processes {how}; the cell resumes from its last checkpoint "
+                            f"({out / 'checkpoints' / 'last.pt'}) when the study runs again")
+    # the processes' own message (the command's `mtslvr pretrain: ...`, else a traceback's last line), not torchrun's summary
+    lines = [l.strip() for l in log.read_text(errors="replace").splitlines()[-400:] if l.strip()]
+    said = [l for l in lines if l.startswith("mtslvr ")] or [l for l in lines if re.match(r"[\w.]+(Error|Exception): ", l)
+                                                          and "ChildFailedError" not in l] or lines[-1:]
+    raise RuntimeError(f"pre-training with {procs} processes (torchrun) exited with code {rc}: "
+                       f"{said[-1] if said else 'no output'} (the whole output: {log})")
+
 # %% ../nbs/13a_study.ipynb #cbaabc90
 STUDY_EVAL = dict(n_tasks=1000, eval_seed=0, n_clips=32, seconds=2.0, n_values=8)  # the demo profile's evaluation and analysis (mtslvr.demo.DEMO_PROFILES)
 
@@ -89,14 +162,19 @@ def _update_cell(cell_dir: Path, **changes) -> dict:
     write_atomic(_cell_file(cell_dir), (json.dumps(rec, indent=1, default=str) + "\n").encode())
     return rec
 
-def cell_settings(cfg: PretrainConfig, cell_dir: str | Path, evaluation: dict | None = None, data: str | None = None) -> dict:
-    "What a cell runs: its pre-training config (in `cell_dir/model`) and the evaluation settings (`STUDY_EVAL` keys)."
+def cell_settings(cfg: PretrainConfig, cell_dir: str | Path, evaluation: dict | None = None, data: str | None = None,
+                  procs: int = 1, # pre-training processes (DDP); a changed number is another cell (its results differ)
+                 ) -> dict:
+    "What a cell runs: its pre-training config (in `cell_dir/model`), the evaluation settings (`STUDY_EVAL` keys), its processes."
     ev = {**STUDY_EVAL, **(evaluation or {})}
     bad = sorted(set(ev) - set(STUDY_EVAL) - {"validation"})   # validation (--select lr): also each set's validation classes
     if not ev.get("validation"): ev.pop("validation", None)
     if bad: raise ConfigError(f"study evaluation setting(s) {bad} unknown; choose from {', '.join(STUDY_EVAL)}")
+    if cfg.batch_size % procs:
+        raise ConfigError(f"{cell_dir}: batch_size {cfg.batch_size} does not split evenly over {procs} processes per cell; "
+                          f"give a batch_size divisible by {procs} (--set batch_size=...), or another --procs-per-cell")
     cfg = cfg.replace(out_dir=str(Path(cell_dir) / "model"), **(dict(data=str(data)) if data else {}))
-    return dict(config=cfg.to_dict(), evaluation=ev, data=str(data) if data else None)
+    return dict(config=cfg.to_dict(), evaluation=ev, data=str(data) if data else None, procs=procs)
 
 def validation_runs(ev_cfg, # the cell's test evaluation config (`demo_runs`)
                     cdir: str | Path, # the cell's folder: writes cdir/validation/SET (one evaluation per set)
@@ -120,14 +198,13 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
              threads: int | None = None, # torch threads of this cell (None: leave as is)
              progress: bool = False,
              axes: tuple = (), # the grid's field names, recorded in cell.json beside variant, method and seed
+             procs: int = 1, # pre-training processes: > 1 runs it through torchrun (`launch_ddp`), `threads` each
             ) -> dict:
     "Pre-train -> evaluate -> invariance of one cell in its own folder; returns its `state.json` record (raises after recording a failure)."
     name, cfg = cell
     cdir = Path(folder) / name
-    settings = cell_settings(cfg, cdir, evaluation, data)
-    rec = read_cell(cdir)
-    if rec.get("settings") not in (None, settings):
-        raise ConfigError(f"{cdir}: holds a cell with other settings ({_diff(rec['settings'], settings)}); use a new study folder")
+    settings = cell_settings(cfg, cdir, evaluation, data, procs)
+    rec = _check_settings(cdir, settings)
     if rec["state"] == "finished": return {**rec, "how": "reused"}
     if threads: torch.set_num_threads(threads)
     cfg, ev = PretrainConfig.from_dict(settings["config"], where=str(cdir)), settings["evaluation"]
@@ -136,10 +213,10 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
     write_atomic(cdir / "cell.json", (json.dumps(params, indent=1, default=list) + "\n").encode())
     _update_cell(cdir, name=name, state="running", stage="pretrain", settings=settings, steps=cfg.steps, error=None,
                  host=socket.gethostname(), pid=os.getpid(), job=_job_id(), restarts=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
-                 threads=torch.get_num_threads(),
+                 threads=torch.get_num_threads(), procs=procs,
                  started=time.strftime("%Y-%m-%d %H:%M:%S"))
     try:
-        enc, how = train_or_reuse(cfg, progress)
+        enc, how = train_or_reuse(cfg, progress, train=(lambda c: launch_ddp(c, procs, threads or 1)) if procs > 1 else None)
         t1 = time.perf_counter()
         _update_cell(cdir, stage="evaluate", pretrain=how, pretrain_seconds=round(t1 - t0, 2))
         ev_cfg, an_cfg = demo_runs(cdir, {name: enc}, ev["n_tasks"], dict(n_clips=ev["n_clips"], seconds=ev["seconds"], n_values=ev["n_values"]),
@@ -156,6 +233,14 @@ def run_cell(cell: tuple[str, PretrainConfig], # (folder name, config), from stu
         raise
     return _update_cell(cdir, state="finished", stage=None, seconds=round(time.perf_counter() - t0, 2),
                         eval_seconds=round(time.perf_counter() - t1, 2), how="ran")
+
+def _check_settings(cdir: Path, settings: dict) -> dict:
+    "The cell's record; a ConfigError when the folder holds a cell run with other settings."
+    rec = read_cell(cdir)
+    if rec.get("settings") is not None and {"procs": 1, **rec["settings"]} != settings:   # (cells run before `procs` existed had 1)
+        raise ConfigError(f"{cdir}: holds a cell with other settings ({_diff({'procs': 1, **rec['settings']}, settings)}); "
+                          "use a new study folder, or the settings it was run with")
+    return rec
 
 def _job_id() -> str | None:
     j, t = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
@@ -212,25 +297,67 @@ def status_table(rows: list[dict]) -> str:
     for r in rows: counts[r["state"]] = counts.get(r["state"], 0) + 1
     return "\n".join(lines) + "\n\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
+# %% ../nbs/13a_study.ipynb #8db8a933
+def measure_seconds_per_step(cfg: PretrainConfig, # the cell's pre-training
+                             steps: int = 3, # timed steps, after one warm-up step
+                             threads: int | None = None, # torch threads while measuring (None: as set)
+                            ) -> float:
+    "Seconds per pre-training step of `cfg` in this process: `steps` steps after a warm-up, in a temporary folder (removed)."
+    import tempfile
+    from mtslvr.pretrain import pretrain
+    before = torch.get_num_threads()
+    if threads: torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mtslvr-measure-") as d:
+            run = Path(d) / "run"
+            pretrain(cfg.replace(out_dir=str(run), steps=steps + 1, log_every=1, checkpoint_every=steps + 1, val_every=0,
+                                 resume=False, tensorboard=False), progress=False)
+            rows = list(csv.DictReader(io.StringIO((run / "metrics.csv").read_text())))
+    finally: torch.set_num_threads(before)
+    return (float(rows[-1]["seconds"]) - float(rows[0]["seconds"])) / steps
+
 # %% ../nbs/13a_study.ipynb #b1ea76d3
 EXECUTORS = ("debug", "local", "slurm")
 
 class CellJob(submitit.helpers.Checkpointable):
     "One cell as a submitit job; requeued (preemption, time limit) it runs `run_cell` again, which resumes from the last checkpoint."
-    def __call__(self, cell, folder, evaluation, data, threads, axes=()):
-        return run_cell(cell, folder, evaluation, data, threads, axes=axes)
+    def __call__(self, cell, folder, evaluation, data, threads, axes=(), procs=1):
+        return run_cell(cell, folder, evaluation, data, threads, axes=axes, procs=procs)
 
-def _estimate(folder: Path, cells: list, seconds_per_step: float | None) -> list[dict]:
-    done = [read_cell(folder / n) for n, _ in cells]
-    done = [r for r in done if r["state"] == "finished" and r.get("pretrain") != "reused" and r.get("steps")]
-    sps = seconds_per_step or (sum(r["pretrain_seconds"] for r in done) / sum(r["steps"] for r in done) if done else None)
+    def checkpoint(self, *args, **kwargs):
+        for proc, run_dir in list(_LAUNCHED): _stop_launcher(proc, run_dir, grace=20)   # a DDP cell's torchrun writes its checkpoint first
+        return super().checkpoint(*args, **kwargs)
+
+def _partial_rate(model_dir: Path) -> tuple[float, int] | None:
+    "(seconds, steps) of the last segment's logged steps in a run's metrics.csv, or None."
+    m = model_dir / "metrics.csv"
+    if not m.is_file(): return None
+    rows = [r for r in csv.DictReader(io.StringIO(m.read_text())) if r.get("seconds")]
+    try: pts = [(int(float(r["step"])), float(r["seconds"])) for r in rows]
+    except ValueError: return None
+    k = max([0] + [i for i in range(1, len(pts)) if pts[i][1] < pts[i - 1][1]])   # a resumed segment starts its clock again
+    pts = pts[k:]
+    return (pts[-1][1] - pts[0][1], pts[-1][0] - pts[0][0]) if len(pts) > 1 and pts[-1][0] > pts[0][0] else None
+
+def _estimate(folder: Path, cells: list, seconds_per_step: float | None, threads: int = 1) -> tuple[list[dict], float | None, str]:
+    recs = {n: read_cell(folder / n) for n, _ in cells}
+    done = [r for r in recs.values() if r["state"] == "finished" and r.get("pretrain") != "reused" and r.get("steps")]
     ev = sum(r["eval_seconds"] for r in done) / len(done) if done else None
+    parts = [p for n, _ in cells if recs[n]["state"] != "finished" and (p := _partial_rate(folder / n / "model"))]
+    if seconds_per_step: sps, how = seconds_per_step, "given"
+    elif done: sps, how = sum(r["pretrain_seconds"] for r in done) / sum(r["steps"] for r in done), f"measured by {len(done)} finished cell(s)"
+    elif parts: sps, how = sum(p[0] for p in parts) / sum(p[1] for p in parts), f"measured by the steps {len(parts)} cell(s) have run"
+    else:
+        todo = [(n, c) for n, c in cells if recs[n]["state"] != "finished"]
+        sps = measure_seconds_per_step(todo[0][1], threads=threads) if todo else None
+        how = f"measured here: 3 steps of {todo[0][0]} in this process, {threads} thread(s); pass --seconds-per-step for other hardware" if todo else ""
     rows = []
     for n, c in cells:
-        state = read_cell(folder / n)["state"]
+        state = recs[n]["state"]
         est = None if sps is None or state == "finished" else c.steps * sps + (ev or 0)
         rows.append(dict(name=n, state=state, steps=c.steps, seconds=est))
-    return rows, sps
+    if sps and ev is None: how += "; plus each cell's evaluation, measured once a cell has finished"
+    return rows, sps, how
 
 def run_study(folder: str | Path, # the study folder (study.json + one folder per cell)
               axes: dict, # the grid (study_cells)
@@ -239,11 +366,12 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
               evaluation: dict | None = None, # STUDY_EVAL overrides
               data: str | Path | None = None,
               workers: int = 2, # local: processes at once
-              threads: int = 1, # torch threads per cell (local, slurm)
+              threads: int = 1, # torch threads per cell (local, slurm); per process of a DDP cell
+              procs: int | None = None, # pre-training processes per cell (DDP through torchrun; default: slurm's gpus, else 1)
               slurm: dict | None = None, # partition, account, time_min, gpus, cpus, parallelism
               wait: bool = True, # slurm: wait for the array to end
               dry_run: bool = False, # list the cells with an estimated time, run nothing
-              seconds_per_step: float | None = None, # for dry_run (default: measured by finished cells)
+              seconds_per_step: float | None = None, # for dry_run (default: measured; see `measure_seconds_per_step`)
               where: str = "the study grid",
               out=print) -> list[dict]:
     "Run every unfinished cell of the grid; returns `study_status` rows (or, with dry_run, the planned cells)."
@@ -251,28 +379,28 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
     if executor == "slurm" and not shutil.which("sbatch"):
         raise ConfigError("executor 'slurm' needs Slurm's sbatch on the PATH (not found): run it on a Slurm login node, "
                           "or use --executor local")
-    for k, v in (("workers", workers), ("threads", threads)):
+    if procs is None: procs = int((slurm or {}).get("gpus") or 1)
+    for k, v in (("workers", workers), ("threads", threads), ("procs", procs)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ConfigError(f"{k} {v!r}: expected a positive integer")
     cells = study_cells(axes, base, where)
     if data is not None and not Path(data).is_dir(): raise FileNotFoundError(f"--data {data}: no such folder")
     if dry_run:
         folder = Path(folder)
-        rows, sps = _estimate(folder, cells, seconds_per_step)
+        rows, sps, how = _estimate(folder, cells, seconds_per_step, threads)
         for r in rows:
-            out(f"  {r['name']}: {r['state']}, {r['steps']} steps, " + (f"about {r['seconds']:.0f} s" if r["seconds"] is not None else
-                                                                       "done" if r["state"] == "finished" else "time unknown"))
+            out(f"  {r['name']}: {r['state']}, {r['steps']} steps, " + (f"about {r['seconds']:.0f} s" if r["seconds"] is not None else "done"))
         total = sum(r["seconds"] or 0 for r in rows)
         out(f"{len(rows)} cells, {sum(r['state'] != 'finished' for r in rows)} to run" +
-            (f", about {total:.0f} s of work at {sps:.3g} s per step" if sps else " (pass --seconds-per-step for an estimate)"))
+            (f", about {total:.0f} s of work at {sps:.3g} s per step ({how})" if sps else ""))
         return rows
     folder = claim_study_folder(folder, axes)
-    for n, c in cells: cell_settings(c, folder / n, evaluation, data)   # bad evaluation settings: refused before anything runs
+    for n, c in cells: _check_settings(folder / n, cell_settings(c, folder / n, evaluation, data, procs))   # refused before anything runs
     todo = [(n, c) for n, c in cells if read_cell(folder / n)["state"] != "finished"]
     out(f"study {folder}: {len(cells)} cells, {len(cells) - len(todo)} finished, {len(todo)} to run ({executor})")
-    args = lambda cell: (cell, str(folder), evaluation, None if data is None else str(data), threads, tuple(axes))
+    args = lambda cell: (cell, str(folder), evaluation, None if data is None else str(data), threads, tuple(axes), procs)
     if executor == "debug":
         for cell in todo:
-            try: r = run_cell(*args(cell)[:5], axes=tuple(axes)); out(f"  {cell[0]}: {r['state']}")
+            try: r = run_cell(*args(cell)[:5], axes=tuple(axes), procs=procs); out(f"  {cell[0]}: {r['state']}")
             except Exception as e: out(f"  {cell[0]}: failed: {type(e).__name__}: {e}")
     elif executor == "local":
         ex = submitit.LocalExecutor(folder=folder / "submitit")
@@ -287,7 +415,7 @@ def run_study(folder: str | Path, # the study folder (study.json + one folder pe
                 try: job.result(); out(f"  {cell[0]}: finished")
                 except Exception as e: out(f"  {cell[0]}: failed: {_job_error(folder / cell[0], e)}")
     else:
-        jobs = _submit_slurm(folder, todo, args, threads, slurm or {})
+        jobs = _submit_slurm(folder, todo, args, threads * procs, slurm or {})
         out(f"submitted job array {jobs[0].job_id.split('_')[0] if jobs else '-'} ({len(jobs)} tasks)")
         if not wait: return study_status(folder)
         for (n, _), job in zip(todo, jobs):
@@ -302,11 +430,11 @@ def _job_error(cell_dir: Path, e: Exception) -> str:
     lines = str(e).strip().splitlines()
     return f"{type(e).__name__}: {lines[0][:300]}" if lines else type(e).__name__
 
-def _submit_slurm(folder: Path, todo: list, args, threads: int, s: dict) -> list:
+def _submit_slurm(folder: Path, todo: list, args, cpus: int, s: dict) -> list:
     bad = sorted(set(s) - {"partition", "account", "time_min", "gpus", "cpus", "parallelism"})
     if bad: raise ConfigError(f"slurm option(s) {bad} unknown")
     ex = submitit.AutoExecutor(folder=folder / "submitit", cluster="slurm")
-    p = dict(timeout_min=int(s.get("time_min") or 60), cpus_per_task=int(s.get("cpus") or threads), slurm_signal_delay_s=30)
+    p = dict(timeout_min=int(s.get("time_min") or 60), cpus_per_task=int(s.get("cpus") or cpus), slurm_signal_delay_s=30)
     if s.get("gpus"): p["gpus_per_node"] = int(s["gpus"])
     if s.get("partition"): p["slurm_partition"] = s["partition"]
     if s.get("account"): p["slurm_account"] = s["account"]

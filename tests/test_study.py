@@ -79,6 +79,27 @@ def test_a_failing_cell_shows_its_error_in_status_and_the_other_finishes(data, t
     assert err and err.split(":")[0] in s.stdout and err[:60] in s.stderr, (err, s.stdout, s.stderr)
 
 
+def test_a_ddp_cell_pretrains_with_two_processes_through_torchrun(data, tmp_path):
+    "--procs-per-cell 2 (gloo on CPU here; one process per GPU on CUDA): the cell's run is one 2-process DDP run."
+    study, grid = tmp_path / "study", tmp_path / "grid.yaml"
+    grid.write_text("seed: [0]\nvariant: cont_only\n")
+    args = ["study", "run", str(study), "--grid", str(grid), "--executor", "local", *tiny_study_args(data)]
+    r = run(*args, "--procs-per-cell", "2")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    rec = json.loads((study / "seed-0" / "state.json").read_text())
+    assert rec["state"] == "finished" and rec["procs"] == 2 and rec["settings"]["procs"] == 2 and rec["pretrain"] == "trained", rec
+    run_rec = json.loads((study / "seed-0" / "model" / "config.json").read_text())
+    assert run_rec["world_size"] == 2 and [s["end"]["reason"] for s in run_rec["segments"]] == ["finished"], run_rec
+    log = (study / "seed-0" / "ddp.log").read_text()
+    assert "-m torch.distributed.run --standalone --nproc-per-node 2 -m mtslvr.cli pretrain --config" in log, log[-2000:]
+    assert (study / "seed-0" / "evaluation" / "results.json").is_file() and (study / "seed-0" / "analysis" / "summary.json").is_file()
+    # another number of processes is another cell: refused before anything runs, as is a batch that does not split
+    for procs, msg in (("1", "procs: 2 -> 1"), ("3", "batch_size 4 does not split evenly over 3 processes")):
+        again = run(*args, "--procs-per-cell", procs)
+        assert again.returncode == 2 and msg in again.stderr, (procs, again.stdout[-1000:], again.stderr[-2000:])
+    assert json.loads((study / "seed-0" / "state.json").read_text()) == rec
+
+
 def test_bad_input_is_refused_with_exit_2_naming_it(data, tmp_path, capsys, monkeypatch):
     "In process (mtslvr.cli.main, what the entry point runs; one case through the installed command as well)."
     from mtslvr.cli import main
@@ -126,6 +147,15 @@ def test_the_readme_preset_plans_15_cells_with_an_estimate(tmp_path, capsys):
     assert lines == want, out
     assert f"15 cells, 15 to run, about {15 * steps * 0.25:.0f} s of work" in out, out
     assert not (tmp_path / "s").exists()
+
+
+def test_a_dry_run_before_any_cell_ran_measures_the_rate_here(data, tmp_path):
+    r = run("study", "run", str(tmp_path / "s"), "--set", "seed=0,1", *tiny_study_args(data), "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [l.strip() for l in r.stdout.splitlines()]
+    assert [l.split(", about")[0] for l in lines[:2]] == ["seed-0: pending, 6 steps", "seed-1: pending, 6 steps"], r.stdout
+    assert "2 cells, 2 to run, about" in r.stdout and "measured here: 3 steps of seed-0 in this process, 1 thread(s)" in r.stdout, r.stdout
+    assert "plus each cell's evaluation" in r.stdout and not (tmp_path / "s").exists(), r.stdout
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,31 @@ def test_a_cancelled_cell_is_the_only_one_a_rerun_runs_and_a_preempted_one_is_re
     # tiny run seconds to finish its steps) it reuses the finished encoder; it ran again either way, in a new job
     assert rec["state"] == "finished" and rec["how"] == "ran" and rec["pretrain"] in ("resumed", "reused") and rec["job"] != victim, rec
     assert cell(s, "seed-1") == done   # the finished cell was not run again
+
+
+def test_a_ddp_cell_is_an_srun_torchrun_step_that_stops_at_its_time_limit_with_a_checkpoint_and_resumes(slurm, data, tmp_path):
+    "2 processes per cell (gloo on CPU): the cell's pre-training is a step of its job; submitit's time-limit signal stops it at a step boundary."
+    s, grid = tmp_path / "study", tmp_path / "grid.yaml"
+    grid.write_text("seed: [0]\nvariant: cont_only\n")
+    r = study("run", str(s), "--grid", str(grid), "--executor", "slurm", "--partition", slurm.partition, "--time-min", "5",
+              "--procs-per-cell", "2", *tiny_study_args(data, "steps=150"), "--no-wait")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ckpt = (s / "seed-0" / "model" / "checkpoints" / "last.pt")
+    slurm.wait_for(lambda: ckpt.is_file() and cell(s, "seed-0").get("state") == "running", timeout=120, what="the DDP cell running with a checkpoint")
+    job = cell(s, "seed-0")["job"]
+    submitit.SlurmJob(folder=s / "submitit", job_id=job)._interrupt(timeout=True)   # what Slurm sends before the time limit: USR2 alone
+    slurm.wait_for(lambda: cell(s, "seed-0").get("state") == "finished" and not slurm.run("squeue", "-h").strip(),
+                   timeout=180, what="the cell finished and the queue empty")
+    rec = cell(s, "seed-0")
+    assert rec["job"] == job and rec["restarts"] == 1 and rec["pretrain"] == "resumed" and rec["procs"] == 2, rec
+    run_rec = json.loads((s / "seed-0" / "model" / "config.json").read_text())
+    segs = run_rec["segments"]
+    assert run_rec["world_size"] == 2 and len(segs) == 2, segs
+    # the first segment stopped at a step boundary (SIGTERM from the cell's job, through srun and the wrapper), with a
+    # checkpoint of that very step, which the second continued from
+    assert segs[0]["end"]["reason"] == "stopped (SIGTERM)" and segs[1]["start_step"] == segs[0]["end"]["step"], segs
+    assert segs[1]["end"] == {"step": 150, "reason": "finished"}, segs
+    steps = slurm.run("sacct", "-n", "-P", "-j", job, "-o", "JobID,JobName,State").split()
+    assert sum(f"{job}.1|bash|" in line for line in steps) == 1, steps   # torchrun's step (srun ... bash -c WRAPPER torchrun ...)
+    log = (s / "seed-0" / "ddp.log").read_text()
+    assert log.count("srun --overlap") == 2 and "stopped at step" in log, log[-3000:]
