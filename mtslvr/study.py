@@ -17,7 +17,7 @@ from .pretrain import PretrainConfig
 from .demo import demo_runs, train_or_reuse
 from .evaluate import open_eval_sets, run_evaluation
 from .invariance import run_analysis
-from .resume import StopRequested, last_end, read_record
+from .resume import StopRequested, read_record
 
 # %% auto #0
 __all__ = ['SRUN_WRAPPER', 'STUDY_EVAL', 'EXECUTORS', 'study_cells', 'claim_study_folder', 'read_grid', 'ddp_command',
@@ -124,6 +124,8 @@ def launch_ddp(c: PretrainConfig, # the run; its out_dir is the run folder
     cfg_file, log = out.parent / "ddp_config.json", out.parent / "ddp.log"
     write_atomic(cfg_file, (json.dumps(c.to_dict(), indent=1) + "\n").encode())
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MTSLVR_TORCH_THREADS": str(threads)}
+    segments = lambda: read_record(out / "config.json").get("segments", []) if (out / "config.json").is_file() else []
+    before, start = len(segments()), log.stat().st_size if log.is_file() else 0
     with open(log, "ab") as f:
         f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(ddp_command(cfg_file, procs))}\n".encode()); f.flush()
         proc = subprocess.Popen(ddp_command(cfg_file, procs), stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -134,14 +136,15 @@ def launch_ddp(c: PretrainConfig, # the run; its out_dir is the run folder
             _stop_launcher(proc, out); raise
         finally: _LAUNCHED.remove((proc, out))
     if proc.returncode == 0 and (out / "encoder.pt").is_file(): return out / "encoder.pt"
-    end = last_end(read_record(out / "config.json")) if (out / "config.json").is_file() else None
-    rc = proc.returncode
+    segs, rc = segments(), proc.returncode
+    end = (segs[-1].get("end") or {}).get("reason") if len(segs) > before else None   # how this launch's segment ended, if it began one
     if (end and end.startswith("stopped")) or rc < 0 or rc > 128:   # stopped at a boundary, or killed by a signal (rc 128 + signal)
         how = end if end and end.startswith("stopped") else f"killed (exit code {rc})"
         raise StopRequested(f"pre-training with {procs} processes {how}; the cell resumes from its last checkpoint "
                             f"({out / 'checkpoints' / 'last.pt'}) when the study runs again")
     # the processes' own message (the command's `mtslvr pretrain: ...`, else a traceback's last line), not torchrun's summary
-    lines = [l.strip() for l in log.read_text(errors="replace").splitlines()[-400:] if l.strip()]
+    with open(log, "rb") as f: f.seek(start); text = f.read().decode(errors="replace")   # this launch's output only
+    lines = [l.strip() for l in text.splitlines()[-400:] if l.strip()]
     said = [l for l in lines if l.startswith("mtslvr ")] or [l for l in lines if re.match(r"[\w.]+(Error|Exception): ", l)
                                                           and "ChildFailedError" not in l] or lines[-1:]
     raise RuntimeError(f"pre-training with {procs} processes (torchrun) exited with code {rc}: "
